@@ -1,0 +1,85 @@
+"""Pieces every API router shares: bearer auth, JSON error answers, list pagination."""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated, Any, TypeVar
+
+from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from ..context import AppContext
+from ..crypto import same_secret
+
+log = logging.getLogger(__name__)
+
+DEFAULT_PAGE = 100
+MAX_PAGE = 1000
+
+T = TypeVar("T")
+
+
+class ErrorBody(BaseModel):
+    error: str
+    field: str | None = None
+
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorBody, "description": "missing or wrong bearer token"},
+    404: {"model": ErrorBody, "description": "no such object"},
+    422: {"model": ErrorBody, "description": "validation failed; `field` names the field"},
+}
+
+
+def context_of(request: Request) -> AppContext:
+    context: AppContext = request.app.state.context
+    return context
+
+
+def require_token(request: Request) -> AppContext:
+    """Dependency: the request must carry ``Authorization: Bearer <API token>``."""
+    context = context_of(request)
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not same_secret(token.strip(), context.api_token):
+        raise HTTPException(401, "missing or invalid bearer token",
+                            headers={"WWW-Authenticate": "Bearer"})
+    return context
+
+
+Ctx = Annotated[AppContext, Depends(require_token)]
+Limit = Annotated[int, Query(ge=1, le=MAX_PAGE, description="page size")]
+Cursor = Annotated[str | None, Query(description="opaque cursor from next_cursor")]
+
+
+def not_found(what: str) -> HTTPException:
+    return HTTPException(404, f"{what} not found")
+
+
+def _field_of(error: dict[str, Any]) -> str:
+    location = [str(part) for part in error.get("loc", ()) if part not in ("body", "query", "path")]
+    return ".".join(location) or "body"
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Every error answers ``{"error": ...}``; validation errors also name the field."""
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return JSONResponse({"error": str(exc.detail)}, exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+        error = dict(exc.errors()[0]) if exc.errors() else {}
+        if error.get("type") == "json_invalid":
+            return JSONResponse({"error": "malformed JSON body"}, 400)
+        field = _field_of(error)
+        message = str(error.get("msg", "invalid value")).removeprefix("Value error, ")
+        return JSONResponse({"error": f"{field}: {message}", "field": field}, 422)
+
+    @app.exception_handler(Exception)
+    async def unexpected(_: Request, exc: Exception) -> JSONResponse:
+        log.error("unexpected error in API: %s", type(exc).__name__, exc_info=exc)
+        return JSONResponse({"error": "internal error"}, 500)

@@ -1,0 +1,83 @@
+"""Health and metrics: ``/healthz`` (open), ``/api/v1/health`` and ``/metrics`` (bearer token)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import GaugeMetricFamily, InfoMetricFamily
+from prometheus_client.registry import Collector
+from sqlalchemy import func, text
+from sqlmodel import select
+
+from ..context import AppContext
+from ..store.models import TraktConnection, User
+from .common import Ctx
+
+router = APIRouter(tags=["health"])
+
+
+def database_ok(ctx: AppContext) -> bool:
+    try:
+        with ctx.engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+        return True
+    except Exception:
+        return False
+
+
+def health_report(ctx: AppContext) -> dict[str, Any]:
+    scheduler = ctx.services.get("scheduler")
+    with ctx.session() as session:
+        reauth = session.exec(
+            select(func.count()).where(TraktConnection.state == "reauth_required")
+        ).one()
+    db_ok = database_ok(ctx)
+    scheduler_ok = bool(scheduler and scheduler.running)
+    return {
+        "status": "ok" if db_ok and scheduler_ok else "degraded",
+        "version": ctx.version,
+        "db": "ok" if db_ok else "error",
+        "scheduler": "running" if scheduler_ok else "stopped",
+        "outbox_depth": ctx.services["outbox_depth"]() if "outbox_depth" in ctx.services else 0,
+        "reauth_required": int(reauth),
+    }
+
+
+@router.get("/health")
+def health(ctx: Ctx) -> dict[str, Any]:
+    """Database, scheduler, outbox depth and connections needing re-authorisation."""
+    return health_report(ctx)
+
+
+class StoreCollector(Collector):
+    """Reads gauges from the store at scrape time."""
+
+    def __init__(self, ctx: AppContext) -> None:
+        self.ctx = ctx
+
+    def collect(self) -> Any:
+        info = InfoMetricFamily("trakt_plugin", "Service version")
+        info.add_metric([], {"version": self.ctx.version})
+        yield info
+        with self.ctx.session() as session:
+            users = session.exec(select(func.count()).select_from(User)).one()
+            states = session.exec(
+                select(TraktConnection.state, func.count()).group_by(TraktConnection.state)
+            ).all()
+        yield GaugeMetricFamily("trakt_plugin_users", "People configured", value=users)
+        gauge = GaugeMetricFamily("trakt_plugin_connections", "Trakt connections by state",
+                                  labels=["state"])
+        for state, count in states:
+            gauge.add_metric([state], count)
+        yield gauge
+        report = health_report(self.ctx)
+        yield GaugeMetricFamily("trakt_plugin_outbox_depth", "Scrobble calls waiting",
+                                value=report["outbox_depth"])
+
+
+def metrics_text(ctx: AppContext) -> bytes:
+    registry = CollectorRegistry()
+    registry.register(StoreCollector(ctx))
+    return generate_latest(registry)

@@ -1,0 +1,117 @@
+"""Composition root: builds the store, scheduler, API, webhook routes and dashboard pages.
+
+Nothing else creates shared objects; everything receives the :class:`AppContext` from here.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.responses import JSONResponse, Response
+from nicegui import app, ui
+from nicegui.storage import Storage
+
+from . import __version__
+from .api import health, users
+from .api.common import install_error_handlers, require_token
+from .config import LoadedSettings
+from .context import AppContext, build_context
+from .jobs import housekeeping
+from .jobs.scheduler import build_scheduler, ensure_interval_job
+from .logs import configure_logging
+from .ui import login, overview
+from .ui import settings as settings_page
+from .ui import users as users_page
+from .ui.theme import ASSETS_DIR
+
+log = logging.getLogger("trakt_plugin")
+
+
+def build_api(ctx: AppContext) -> FastAPI:
+    """The ``/api/v1`` application (its own OpenAPI document and JSON error handlers)."""
+    api = FastAPI(
+        title="trakt-plugin API",
+        version=__version__,
+        description="Bearer-token API of trakt-plugin. Lists answer "
+        '`{"items": [...], "next_cursor": ...}`; errors answer `{"error": ...}`.',
+        openapi_url="/openapi.json",
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    api.state.context = ctx
+    install_error_handlers(api)
+    api.include_router(users.router)
+    api.include_router(health.router)
+    return api
+
+
+def install_root_routes(ctx: AppContext) -> None:
+    app.state.context = ctx
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> dict[str, str]:
+        return {"status": "ok", "version": ctx.version}
+
+    @app.get("/metrics", include_in_schema=False)
+    def metrics(request: Request) -> Response:
+        try:
+            require_token(request)
+        except HTTPException as exc:
+            return JSONResponse({"error": exc.detail}, exc.status_code, headers=exc.headers)
+        return Response(health.metrics_text(ctx), media_type="text/plain; version=0.0.4")
+
+
+def install_scheduler(ctx: AppContext) -> None:
+    scheduler = build_scheduler(ctx.engine)
+    ctx.services["scheduler"] = scheduler
+
+    def start() -> None:
+        scheduler.start()
+        ensure_interval_job(scheduler, "housekeeping", housekeeping.purge_expired_states,
+                            housekeeping.INTERVAL,
+                            kwargs={"database_url": ctx.settings.effective_database_url})
+        log.info("trakt-plugin %s ready on http://%s:%s", ctx.version, ctx.settings.host,
+                 ctx.settings.port)
+
+    def stop() -> None:
+        if scheduler.running:
+            scheduler.shutdown(wait=False)
+        ctx.engine.dispose()
+
+    app.on_startup(start)
+    app.on_shutdown(stop)
+
+
+def build(ctx: AppContext) -> None:
+    """Register everything on NiceGUI's application object."""
+    app.add_static_files("/assets", str(ASSETS_DIR))
+    install_root_routes(ctx)
+    app.mount("/api/v1", build_api(ctx))
+    for page in (login, overview, users_page, settings_page):
+        page.register(ctx)
+    install_scheduler(ctx)
+
+
+def serve(loaded: LoadedSettings, environ: Mapping[str, str]) -> None:
+    """Start the service and block until SIGTERM/Ctrl-C."""
+    configure_logging()
+    ctx = build_context(environ, loaded)
+    if ctx.setup_code:
+        log.warning("First-run setup code (needed on %s): %s", ctx.settings.host, ctx.setup_code)
+    # NiceGUI's per-browser storage lives in the data dir (it never holds tokens).
+    Storage.path = (ctx.settings.data_dir / "ui-storage").resolve()
+    build(ctx)
+    ui.run(
+        host=ctx.settings.host,
+        port=ctx.settings.port,
+        title="trakt-plugin",
+        favicon=ASSETS_DIR / "icon.svg",
+        storage_secret=ctx.box.session_secret,
+        reload=False,
+        show=False,
+        show_welcome_message=False,
+        uvicorn_logging_level="info",
+        reconnect_timeout=10.0,
+    )

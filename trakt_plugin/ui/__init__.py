@@ -1,0 +1,1 @@
+"""The NiceGUI dashboard: one module per page around a shared ``theme.frame()``."""
