@@ -6,7 +6,10 @@ Nothing else creates shared objects; everything receives the :class:`AppContext`
 from __future__ import annotations
 
 import logging
+import signal
+import sys
 from collections.abc import Mapping
+from types import FrameType
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse, Response
@@ -103,6 +106,10 @@ def serve(loaded: LoadedSettings, environ: Mapping[str, str]) -> None:
     # NiceGUI's per-browser storage lives in the data dir (it never holds tokens).
     Storage.path = (ctx.settings.data_dir / "ui-storage").resolve()
     build(ctx)
+    # uvicorn shuts down gracefully on SIGTERM/SIGINT, then re-raises the signal to the handler
+    # that was installed before it: make that one a clean exit 0.
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, _exit_cleanly)
     ui.run(
         host=ctx.settings.host,
         port=ctx.settings.port,
@@ -115,3 +122,7 @@ def serve(loaded: LoadedSettings, environ: Mapping[str, str]) -> None:
         uvicorn_logging_level="info",
         reconnect_timeout=10.0,
     )
+
+
+def _exit_cleanly(_signum: int, _frame: FrameType | None) -> None:
+    sys.exit(0)

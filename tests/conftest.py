@@ -1,0 +1,105 @@
+"""Shared fixtures: a real service process on loopback with its own data dir."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+
+API_TOKEN = "test-api-token-0123456789abcdef"
+WEBHOOK_TOKEN = "test-webhook-token-0123456789abc"
+STARTUP_TIMEOUT = 20.0
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def base_env(data_dir: Path, **extra: str) -> dict[str, str]:
+    """A clean environment: only what the test sets, plus what Python needs to run."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("TRAKT_", "NICEGUI_", "PYTEST_"))}
+    env["TRAKT_PLUGIN_DATA_DIR"] = str(data_dir)
+    env.update(extra)
+    return env
+
+
+@dataclass
+class Service:
+    """A running ``trakt-plugin serve`` process."""
+
+    process: subprocess.Popen[bytes]
+    url: str
+    data_dir: Path
+    log_path: Path
+    env: dict[str, str] = field(default_factory=dict)
+
+    def api(self, token: str | None = API_TOKEN) -> httpx.Client:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        return httpx.Client(base_url=self.url, headers=headers, timeout=10)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 15) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+        return self.process.wait(timeout=timeout)
+
+
+def start_service(data_dir: Path, env: Mapping[str, str] | None = None,
+                  cwd: Path | None = None) -> Service:
+    port = free_port()
+    full_env = base_env(data_dir, TRAKT_PLUGIN_PORT=str(port), **(env or {}))
+    log_path = data_dir.parent / f"service-{port}.log"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    with log_path.open("wb") as log_file:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "trakt_plugin", "serve"],
+            env=full_env, stdout=log_file, stderr=subprocess.STDOUT, cwd=cwd or data_dir.parent,
+        )
+    service = Service(process, f"http://127.0.0.1:{port}", data_dir, log_path, full_env)
+    deadline = time.monotonic() + STARTUP_TIMEOUT
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"service exited early:\n{service.log()}")
+        try:
+            if httpx.get(f"{service.url}/healthz", timeout=1).status_code == 200:
+                return service
+        except httpx.TransportError:
+            pass
+        time.sleep(0.05)  # polling for readiness, not a timing assumption
+    service.stop(signal.SIGKILL)
+    raise RuntimeError(f"service did not become healthy:\n{service.log()}")
+
+
+@pytest.fixture
+def service_factory(tmp_path: Path) -> Iterator[Callable[..., Service]]:
+    started: list[Service] = []
+
+    def factory(env: Mapping[str, str] | None = None, name: str = "data") -> Service:
+        service = start_service(tmp_path / name, env)
+        started.append(service)
+        return service
+
+    yield factory
+    for service in started:
+        if service.process.poll() is None:
+            service.stop(signal.SIGKILL)
+
+
+@pytest.fixture
+def service(service_factory: Callable[..., Service]) -> Service:
+    return service_factory({"TRAKT_PLUGIN_API_TOKEN": API_TOKEN,
+                            "TRAKT_PLUGIN_WEBHOOK_TOKEN": WEBHOOK_TOKEN})
