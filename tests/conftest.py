@@ -28,8 +28,9 @@ def free_port() -> int:
 
 def base_env(data_dir: Path, **extra: str) -> dict[str, str]:
     """A clean environment: only what the test sets, plus what Python needs to run."""
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("TRAKT_", "NICEGUI_", "PYTEST_"))}
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("TRAKT_", "NICEGUI_", "PYTEST_"))
+    }
     env["TRAKT_PLUGIN_DATA_DIR"] = str(data_dir)
     env.update(extra)
     return env
@@ -58,8 +59,9 @@ class Service:
         return self.process.wait(timeout=timeout)
 
 
-def start_service(data_dir: Path, env: Mapping[str, str] | None = None,
-                  cwd: Path | None = None) -> Service:
+def start_service(
+    data_dir: Path, env: Mapping[str, str] | None = None, cwd: Path | None = None
+) -> Service:
     port = free_port()
     full_env = base_env(data_dir, TRAKT_PLUGIN_PORT=str(port), **(env or {}))
     log_path = data_dir.parent / f"service-{port}.log"
@@ -67,7 +69,10 @@ def start_service(data_dir: Path, env: Mapping[str, str] | None = None,
     with log_path.open("wb") as log_file:
         process = subprocess.Popen(
             [sys.executable, "-m", "trakt_plugin", "serve"],
-            env=full_env, stdout=log_file, stderr=subprocess.STDOUT, cwd=cwd or data_dir.parent,
+            env=full_env,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            cwd=cwd or data_dir.parent,
         )
     service = Service(process, f"http://127.0.0.1:{port}", data_dir, log_path, full_env)
     deadline = time.monotonic() + STARTUP_TIMEOUT
@@ -101,5 +106,6 @@ def service_factory(tmp_path: Path) -> Iterator[Callable[..., Service]]:
 
 @pytest.fixture
 def service(service_factory: Callable[..., Service]) -> Service:
-    return service_factory({"TRAKT_PLUGIN_API_TOKEN": API_TOKEN,
-                            "TRAKT_PLUGIN_WEBHOOK_TOKEN": WEBHOOK_TOKEN})
+    return service_factory(
+        {"TRAKT_PLUGIN_API_TOKEN": API_TOKEN, "TRAKT_PLUGIN_WEBHOOK_TOKEN": WEBHOOK_TOKEN}
+    )

@@ -33,8 +33,14 @@ integrations:
 
 
 def run_cli(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "trakt_plugin", *args], env=env, cwd=cwd,
-                          capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "trakt_plugin", *args],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def test_threshold_out_of_range_stops_with_one_clear_line(tmp_path: Path) -> None:
@@ -51,8 +57,11 @@ def test_threshold_out_of_range_stops_with_one_clear_line(tmp_path: Path) -> Non
 def test_yaml_with_env_references_loads_and_unset_reference_is_absent(tmp_path: Path) -> None:
     config = tmp_path / "config.yaml"
     config.write_text(YAML)
-    environ = {"TRAKT_PLUGIN_CONFIG": str(config), "MY_CLIENT_ID": "abc123clientid",
-               "MY_CLIENT_SECRET": "s3cr3t-value-xyz"}
+    environ = {
+        "TRAKT_PLUGIN_CONFIG": str(config),
+        "MY_CLIENT_ID": "abc123clientid",
+        "MY_CLIENT_SECRET": "s3cr3t-value-xyz",
+    }
     loaded = load_settings(environ)
     settings = loaded.settings
     assert settings.client_id == "abc123clientid"
@@ -153,9 +162,17 @@ def test_check_config_masks_every_secret(tmp_path: Path) -> None:
 
 def test_effective_items_cover_every_yaml_key() -> None:
     keys = {key for key, _, _ in effective_items(load_settings({}))}
-    for expected in ("sync.auto_import_history", "metadata.fetch_ids", "vip.enable_lists",
-                     "scrobble.give_up_after", "rate.post_interval", "events.retention_days",
-                     "default_user", "sync.propagate_unwatched", "metadata.ratings_ttl"):
+    for expected in (
+        "sync.auto_import_history",
+        "metadata.fetch_ids",
+        "vip.enable_lists",
+        "scrobble.give_up_after",
+        "rate.post_interval",
+        "events.retention_days",
+        "default_user",
+        "sync.propagate_unwatched",
+        "metadata.ratings_ttl",
+    ):
         assert expected in keys
 
 

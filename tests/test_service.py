@@ -57,18 +57,24 @@ def test_users_and_identities_crud(service: Service) -> None:
         assert set(alice["trakt"]) >= {"state", "username", "vip", "expires_at", "last_error"}
 
         jellyfin_id = "F0E1D2C3-B4A5-9687-7869-5A4B3C2D1E0F"
-        linked = api.post(f"/api/v1/users/{alice['id']}/identities",
-                          json={"source": "jellyfin", "external_id": jellyfin_id})
+        linked = api.post(
+            f"/api/v1/users/{alice['id']}/identities",
+            json={"source": "jellyfin", "external_id": jellyfin_id},
+        )
         assert linked.status_code == 201
         assert linked.json()["external_id"] == "f0e1d2c3b4a5968778695a4b3c2d1e0f"
-        api.post(f"/api/v1/users/{alice['id']}/identities",
-                 json={"source": "plex", "external_id": "AliceP"})
+        api.post(
+            f"/api/v1/users/{alice['id']}/identities",
+            json={"source": "plex", "external_id": "AliceP"},
+        )
 
         renamed = api.patch(f"/api/v1/users/{alice['id']}", json={"display_name": "Alice B"})
         assert renamed.json()["display_name"] == "Alice B"
         fetched = api.get(f"/api/v1/users/{alice['id']}").json()
         assert {(i["source"], i["external_id"]) for i in fetched["identities"]} == {
-            ("jellyfin", "f0e1d2c3b4a5968778695a4b3c2d1e0f"), ("plex", "AliceP")}
+            ("jellyfin", "f0e1d2c3b4a5968778695a4b3c2d1e0f"),
+            ("plex", "AliceP"),
+        }
 
         for name in ("Bob", "Carol"):
             api.post("/api/v1/users", json={"display_name": name})
@@ -91,13 +97,15 @@ def test_bad_input_gets_a_clear_4xx(service: Service) -> None:
         assert empty.json()["field"] == "display_name"
         missing = api.post("/api/v1/users", json={})
         assert missing.status_code == 422 and missing.json()["field"] == "display_name"
-        malformed = api.post("/api/v1/users", content=b"{not json",
-                             headers={"Content-Type": "application/json"})
+        malformed = api.post(
+            "/api/v1/users", content=b"{not json", headers={"Content-Type": "application/json"}
+        )
         assert malformed.status_code == 400
         assert "error" in malformed.json()
         user = api.post("/api/v1/users", json={"display_name": "Dan"}).json()
-        bad_source = api.post(f"/api/v1/users/{user['id']}/identities",
-                              json={"source": "kodi", "external_id": "x"})
+        bad_source = api.post(
+            f"/api/v1/users/{user['id']}/identities", json={"source": "kodi", "external_id": "x"}
+        )
         assert bad_source.status_code == 422 and bad_source.json()["field"] == "source"
         too_big = api.get("/api/v1/users", params={"limit": 5000})
         assert too_big.status_code == 422 and too_big.json()["field"] == "limit"
@@ -122,5 +130,9 @@ def test_generated_tokens_persist_across_restarts(service_factory) -> None:  # t
     first.stop()
     again = service_factory(name="gen")
     # The service generated its own tokens; the configured test token does not open the API.
-    assert httpx.get(f"{again.url}/api/v1/users",
-                     headers={"Authorization": f"Bearer {API_TOKEN}"}).status_code == 401
+    assert (
+        httpx.get(
+            f"{again.url}/api/v1/users", headers={"Authorization": f"Bearer {API_TOKEN}"}
+        ).status_code
+        == 401
+    )

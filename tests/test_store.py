@@ -14,7 +14,8 @@ from trakt_plugin.store.engine import current_revision, make_engine, migrate
 
 
 def test_upgrade_from_previous_migration_keeps_every_row(
-    tmp_path: Path, service_factory  # type: ignore[no-untyped-def]
+    tmp_path: Path,
+    service_factory,  # type: ignore[no-untyped-def]
 ) -> None:
     data_dir = tmp_path / "data"
     engine = make_engine(f"sqlite:///{data_dir / 'trakt-plugin.db'}")
@@ -22,17 +23,27 @@ def test_upgrade_from_previous_migration_keeps_every_row(
     assert current_revision(engine) == "0001"
     now = datetime(2026, 11, 1, 12, 0, 0)
     with engine.begin() as connection:
-        connection.execute(text(
-            "INSERT INTO user (id, display_name, created_at) VALUES (:id, :name, :at)"),
-            [{"id": f"00000000-0000-0000-0000-00000000000{i}", "name": f"Person {i}", "at": now}
-             for i in range(3)])
-        connection.execute(text(
-            "INSERT INTO identity (user_id, source, external_id, match_key, events, created_at) "
-            "VALUES (:uid, 'plex', :ext, :key, 0, :at)"),
-            {"uid": "00000000-0000-0000-0000-000000000001", "ext": "Bob", "key": "bob", "at": now})
-        connection.execute(text(
-            "INSERT INTO appsetting (key, value, updated_at) VALUES ('setting:scrobble_threshold', "
-            "'80', :at)"), {"at": now})
+        connection.execute(
+            text("INSERT INTO user (id, display_name, created_at) VALUES (:id, :name, :at)"),
+            [
+                {"id": f"00000000-0000-0000-0000-00000000000{i}", "name": f"Person {i}", "at": now}
+                for i in range(3)
+            ],
+        )
+        connection.execute(
+            text(
+                "INSERT INTO identity (user_id, source, external_id, match_key, events, created_at) "
+                "VALUES (:uid, 'plex', :ext, :key, 0, :at)"
+            ),
+            {"uid": "00000000-0000-0000-0000-000000000001", "ext": "Bob", "key": "bob", "at": now},
+        )
+        connection.execute(
+            text(
+                "INSERT INTO appsetting (key, value, updated_at) VALUES ('setting:scrobble_threshold', "
+                "'80', :at)"
+            ),
+            {"at": now},
+        )
     engine.dispose()
 
     service: Service = service_factory({"TRAKT_PLUGIN_API_TOKEN": "t" * 20}, name="data")
@@ -51,7 +62,8 @@ def test_upgrade_from_previous_migration_keeps_every_row(
     with engine.connect() as connection:
         assert connection.execute(text("PRAGMA journal_mode")).scalar() == "wal"
         saved = connection.execute(
-            text("SELECT value FROM appsetting WHERE key = 'setting:scrobble_threshold'")).scalar()
+            text("SELECT value FROM appsetting WHERE key = 'setting:scrobble_threshold'")
+        ).scalar()
         assert saved == "80"
     engine.dispose()
 

@@ -63,6 +63,9 @@ class LoginThrottle:
             return 0.0
         return max(0.0, self.window - (now - failures[0]))
 
+    def attempts_left(self, client: str) -> int:
+        return max(0, self.max_failures - len(self._recent(client, time.monotonic())))
+
     def failed(self, client: str) -> None:
         self._recent(client, time.monotonic()).append(time.monotonic())
 

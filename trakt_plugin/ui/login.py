@@ -37,7 +37,10 @@ def register(ctx: AppContext) -> None:
                 ui.navigate.to("/")
             else:
                 ctx.login_throttle.failed(client)
-                error.set_text("Wrong password.")
+                left = ctx.login_throttle.attempts_left(client)
+                error.set_text(f"Wrong password. {left} more tries before a pause."
+                               if left else "Wrong password. Too many failed attempts: "
+                               "wait a few minutes.")
 
         with ui.card().classes("absolute-center w-96 gap-3"):
             _card_header("Log in to the dashboard")
