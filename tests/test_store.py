@@ -32,15 +32,15 @@ def test_upgrade_from_previous_migration_keeps_every_row(
         )
         connection.execute(
             text(
-                "INSERT INTO identity (user_id, source, external_id, match_key, events, created_at) "
-                "VALUES (:uid, 'plex', :ext, :key, 0, :at)"
+                "INSERT INTO identity (user_id, source, external_id, match_key, events, "
+                "created_at) VALUES (:uid, 'plex', :ext, :key, 0, :at)"
             ),
             {"uid": "00000000-0000-0000-0000-000000000001", "ext": "Bob", "key": "bob", "at": now},
         )
         connection.execute(
             text(
-                "INSERT INTO appsetting (key, value, updated_at) VALUES ('setting:scrobble_threshold', "
-                "'80', :at)"
+                "INSERT INTO appsetting (key, value, updated_at) "
+                "VALUES ('setting:scrobble_threshold', '80', :at)"
             ),
             {"at": now},
         )

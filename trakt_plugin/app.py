@@ -72,11 +72,19 @@ def install_scheduler(ctx: AppContext) -> None:
 
     def start() -> None:
         scheduler.start()
-        ensure_interval_job(scheduler, "housekeeping", housekeeping.purge_expired_states,
-                            housekeeping.INTERVAL,
-                            kwargs={"database_url": ctx.settings.effective_database_url})
-        log.info("trakt-plugin %s ready on http://%s:%s", ctx.version, ctx.settings.host,
-                 ctx.settings.port)
+        ensure_interval_job(
+            scheduler,
+            "housekeeping",
+            housekeeping.purge_expired_states,
+            housekeeping.INTERVAL,
+            kwargs={"database_url": ctx.settings.effective_database_url},
+        )
+        log.info(
+            "trakt-plugin %s ready on http://%s:%s",
+            ctx.version,
+            ctx.settings.host,
+            ctx.settings.port,
+        )
 
     def stop() -> None:
         if scheduler.running:

@@ -79,12 +79,24 @@ class Section(BaseModel):
 
 
 class ScrobbleSettings(Section):
-    dedupe_window: int = Field(21600, ge=0, description="Seconds in which a second completion is the same play")
-    idle_finalise: int = Field(14400, ge=60, description="Seconds idle before a session without a stop is finalised")
-    stale_start: int = Field(1800, ge=0, description="Start/pause calls older than this are skipped")
-    live_window: int = Field(60, ge=0, description="Completions later than this go through /sync/history")
-    give_up_after: int = Field(604800, ge=60, description="Seconds of failures before a call is dead")
-    http_timeout: float = Field(10, gt=0, le=300, description="Seconds before a Trakt call times out")
+    dedupe_window: int = Field(
+        21600, ge=0, description="Seconds in which a second completion is the same play"
+    )
+    idle_finalise: int = Field(
+        14400, ge=60, description="Seconds idle before a session without a stop is finalised"
+    )
+    stale_start: int = Field(
+        1800, ge=0, description="Start/pause calls older than this are skipped"
+    )
+    live_window: int = Field(
+        60, ge=0, description="Completions later than this go through /sync/history"
+    )
+    give_up_after: int = Field(
+        604800, ge=60, description="Seconds of failures before a call is dead"
+    )
+    http_timeout: float = Field(
+        10, gt=0, le=300, description="Seconds before a Trakt call times out"
+    )
 
 
 class SyncSettings(Section):

@@ -43,8 +43,9 @@ SAVED_SECRET_SETTINGS = ("client_secret",)
 class LoginThrottle:
     """Counts failed logins per client address in a sliding window."""
 
-    def __init__(self, max_failures: int = LOGIN_MAX_FAILURES,
-                 window: float = LOGIN_WINDOW_SECONDS) -> None:
+    def __init__(
+        self, max_failures: int = LOGIN_MAX_FAILURES, window: float = LOGIN_WINDOW_SECONDS
+    ) -> None:
         self.max_failures = max_failures
         self.window = window
         self._failures: dict[str, deque[float]] = {}

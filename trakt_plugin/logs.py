@@ -22,6 +22,8 @@ class DropQueryStrings(logging.Filter):
 
 def configure_logging(level: int = logging.INFO) -> None:
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("uvicorn.access").addFilter(DropQueryStrings())
+    # uvicorn logs HTTP requests on "uvicorn.access" and WebSocket handshakes on "uvicorn.error".
+    for name in ("uvicorn.access", "uvicorn.error"):
+        logging.getLogger(name).addFilter(DropQueryStrings())
     # httpx logs full request URLs at INFO; keep it quiet.
     logging.getLogger("httpx").setLevel(logging.WARNING)

@@ -67,14 +67,16 @@ class StoreCollector(Collector):
                 select(TraktConnection.state, func.count()).group_by(TraktConnection.state)
             ).all()
         yield GaugeMetricFamily("trakt_plugin_users", "People configured", value=users)
-        gauge = GaugeMetricFamily("trakt_plugin_connections", "Trakt connections by state",
-                                  labels=["state"])
+        gauge = GaugeMetricFamily(
+            "trakt_plugin_connections", "Trakt connections by state", labels=["state"]
+        )
         for state, count in states:
             gauge.add_metric([state], count)
         yield gauge
         report = health_report(self.ctx)
-        yield GaugeMetricFamily("trakt_plugin_outbox_depth", "Scrobble calls waiting",
-                                value=report["outbox_depth"])
+        yield GaugeMetricFamily(
+            "trakt_plugin_outbox_depth", "Scrobble calls waiting", value=report["outbox_depth"]
+        )
 
 
 def metrics_text(ctx: AppContext) -> bytes:

@@ -19,7 +19,9 @@ router = APIRouter(tags=["users"], responses=ERRORS)
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 ExternalId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Source = Literal["revenge", "plex", "jellyfin", "emby"]
-_GUID = re.compile(r"^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$")
+_GUID = re.compile(
+    r"^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$"
+)
 
 
 class UserCreate(BaseModel):
@@ -95,8 +97,9 @@ def trakt_status(connection: TraktConnection | None) -> TraktStatus:
 
 
 def _identity(identity: Identity) -> IdentityPublic:
-    return IdentityPublic(source=identity.source, external_id=identity.external_id,
-                          name=identity.name)
+    return IdentityPublic(
+        source=identity.source, external_id=identity.external_id, name=identity.name
+    )
 
 
 def user_public(session: Session, user: User) -> UserPublic:
@@ -159,8 +162,9 @@ def add_identity(ctx: Ctx, user_id: str, body: IdentityCreate) -> IdentityPublic
     external_id = normalise_external_id(body.source, body.external_id)
     with ctx.session() as session, session.begin():
         _load(session, user_id)
-        identity = repo.link_identity(session, user_id=user_id, source=body.source,
-                                      external_id=external_id, name=body.name)
+        identity = repo.link_identity(
+            session, user_id=user_id, source=body.source, external_id=external_id, name=body.name
+        )
         return _identity(identity)
 
 
@@ -173,8 +177,13 @@ def unlinked(ctx: Ctx, limit: Limit = 100, cursor: Cursor = None) -> UnlinkedLis
     with ctx.session() as session:
         rows = repo.unlinked_identities(session, limit=limit + 1, offset=offset)
     items = [
-        UnlinkedIdentity(source=r.source, external_id=r.external_id, name=r.name,
-                         events=r.events, last_seen=as_utc(r.last_seen))
+        UnlinkedIdentity(
+            source=r.source,
+            external_id=r.external_id,
+            name=r.name,
+            events=r.events,
+            last_seen=as_utc(r.last_seen),
+        )
         for r in rows[:limit]
     ]
     return UnlinkedList(items=items, next_cursor=str(offset + limit) if len(rows) > limit else None)

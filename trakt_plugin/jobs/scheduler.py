@@ -51,5 +51,11 @@ def ensure_interval_job(
     trigger_interval = getattr(getattr(existing, "trigger", None), "interval", None)
     if existing is not None and trigger_interval == interval:
         return
-    scheduler.add_job(func, "interval", id=job_id, seconds=interval.total_seconds(),
-                      replace_existing=True, **kwargs)
+    scheduler.add_job(
+        func,
+        "interval",
+        id=job_id,
+        seconds=interval.total_seconds(),
+        replace_existing=True,
+        **kwargs,
+    )

@@ -69,8 +69,9 @@ def link_identity(
     """Link (or re-link) ``(source, external_id)`` to a user; an unlinked row is adopted."""
     identity = find_identity(session, source=source, external_id=external_id)
     if identity is None:
-        identity = Identity(source=source, external_id=external_id.strip(),
-                            match_key=match_key(external_id))
+        identity = Identity(
+            source=source, external_id=external_id.strip(), match_key=match_key(external_id)
+        )
     identity.user_id = user_id
     identity.name = name or identity.name
     session.add(identity)
@@ -78,7 +79,9 @@ def link_identity(
     return identity
 
 
-def unlinked_identities(session: Session, *, limit: int = 100, offset: int = 0) -> Sequence[Identity]:
+def unlinked_identities(
+    session: Session, *, limit: int = 100, offset: int = 0
+) -> Sequence[Identity]:
     query = (
         select(Identity)
         .where(col(Identity.user_id).is_(None))

@@ -38,9 +38,11 @@ def register(ctx: AppContext) -> None:
             else:
                 ctx.login_throttle.failed(client)
                 left = ctx.login_throttle.attempts_left(client)
-                error.set_text(f"Wrong password. {left} more tries before a pause."
-                               if left else "Wrong password. Too many failed attempts: "
-                               "wait a few minutes.")
+                error.set_text(
+                    f"Wrong password. {left} more tries before a pause."
+                    if left
+                    else "Wrong password. Too many failed attempts: wait a few minutes."
+                )
 
         with ui.card().classes("absolute-center w-96 gap-3"):
             _card_header("Log in to the dashboard")
@@ -69,8 +71,10 @@ def register(ctx: AppContext) -> None:
                 return
             values = {}
             if not credentials_locked and (client_id.value or "").strip():
-                values = {"client_id": client_id.value.strip(),
-                          "client_secret": (client_secret.value or "").strip() or None}
+                values = {
+                    "client_id": client_id.value.strip(),
+                    "client_secret": (client_secret.value or "").strip() or None,
+                }
             try:
                 if values:
                     await run.io_bound(ctx.save_settings, values)
@@ -90,7 +94,8 @@ def register(ctx: AppContext) -> None:
             confirm.props("data-test=setup-confirm")
             ui.separator()
             ui.label("Trakt API app (create one at app.trakt.tv/settings/apps)").classes(
-                "text-sm text-grey-8")
+                "text-sm text-grey-8"
+            )
             client_id = ui.input("Client ID", value=settings.client_id or "").classes("w-full")
             client_id.props("data-test=setup-client-id")
             client_secret = ui.input("Client secret", password=True).classes("w-full")

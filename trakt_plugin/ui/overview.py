@@ -39,15 +39,17 @@ def load_cards(ctx: AppContext) -> list[UserCard]:
     cards = []
     for user in users:
         connection = connections.get(user.id)
-        cards.append(UserCard(
-            user_id=user.id,
-            display_name=user.display_name,
-            state=connection.state if connection else "disconnected",
-            username=connection.username if connection else None,
-            vip=bool(connection and connection.vip),
-            expires_at=as_utc(connection.expires_at) if connection else None,
-            last_error=connection.last_error if connection else None,
-        ))
+        cards.append(
+            UserCard(
+                user_id=user.id,
+                display_name=user.display_name,
+                state=connection.state if connection else "disconnected",
+                username=connection.username if connection else None,
+                vip=bool(connection and connection.vip),
+                expires_at=as_utc(connection.expires_at) if connection else None,
+                last_error=connection.last_error if connection else None,
+            )
+        )
     return cards
 
 
@@ -71,13 +73,16 @@ def register(ctx: AppContext) -> None:
     async def overview_page() -> RedirectResponse | None:
         if redirect := login_redirect():
             return redirect
-        cards = await run.io_bound(load_cards, ctx)
+        cards = await run.io_bound(load_cards, ctx) or []
         with frame(ctx, "Overview"):
             needing_reauth = [c.display_name for c in cards if c.state == "reauth_required"]
             if needing_reauth:
                 with ui.card().classes("w-full bg-red-1").props("data-test=reauth-alert"):
-                    ui.label("Trakt needs you to sign in again for: " + ", ".join(needing_reauth)
-                             + ". Their plays are kept and go out after reconnecting.")
+                    ui.label(
+                        "Trakt needs you to sign in again for: "
+                        + ", ".join(needing_reauth)
+                        + ". Their plays are kept and go out after reconnecting."
+                    )
             ui.label("People").classes("text-h6").mark("overview-title")
             if not cards:
                 with ui.card().props("data-test=no-users"):

@@ -1,4 +1,4 @@
-"""Settings page: tokens and webhook URLs (masked until clicked) and every setting with its source."""
+"""Settings page: tokens and webhook URLs (masked until clicked), every setting and its source."""
 
 from __future__ import annotations
 
@@ -18,9 +18,9 @@ STARTUP_KEYS = frozenset({"data_dir", "database_url", "host", "port"})
 SETUP_STEPS = {
     "plex": "Plex Web → Settings → Webhooks → Add Webhook, paste the URL (needs Plex Pass).",
     "jellyfin": "Dashboard → Plugins → Webhook → Add Generic Destination, paste the URL, "
-                "tick Playback Start/Stop/Progress and 'Send All Properties'.",
+    "tick Playback Start/Stop/Progress and 'Send All Properties'.",
     "emby": "Settings → Webhooks → Add Webhook, paste the URL, choose playback and "
-            "mark-played events, content type application/json.",
+    "mark-played events, content type application/json.",
     "revenge": "Revenge → Integrations → Trakt, paste the URL.",
 }
 
@@ -31,10 +31,14 @@ def secret_row(label: str, value: str, test_id: str) -> None:
         ui.label(label).classes("w-40 font-medium")
         shown = ui.label(MASK).classes("font-mono text-sm break-all grow")
         ui.button(icon="visibility", on_click=lambda: shown.set_text(value)).props(
-            "flat dense").tooltip("Reveal")
-        ui.button(icon="content_copy", on_click=lambda: (ui.clipboard.write(value),
-                                                          ui.notify(f"{label} copied"))).props(
-            "flat dense").tooltip("Copy")
+            "flat dense"
+        ).tooltip("Reveal")
+
+        def copy() -> None:
+            ui.clipboard.write(value)
+            ui.notify(f"{label} copied")
+
+        ui.button(icon="content_copy", on_click=copy).props("flat dense").tooltip("Copy")
 
 
 def _editor(key: str, value: Any) -> ui.element:
@@ -60,8 +64,11 @@ def register(ctx: AppContext) -> None:
                 if new == "" and old is None:
                     new = None
                 if new != old:
-                    changed[key] = int(new) if isinstance(old, int) and not isinstance(
-                        old, bool) and new is not None else new
+                    changed[key] = (
+                        int(new)
+                        if isinstance(old, int) and not isinstance(old, bool) and new is not None
+                        else new
+                    )
             if not changed:
                 ui.notify("Nothing changed.")
                 return
@@ -86,12 +93,16 @@ def register(ctx: AppContext) -> None:
             with ui.card().classes("w-full"):
                 ui.label("Settings").classes("text-h6")
                 ui.label("Values set by environment or config file are read-only here.").classes(
-                    "text-xs text-grey-8")
+                    "text-xs text-grey-8"
+                )
                 for key, value, source in effective_items(ctx.loaded):
                     with ui.row().classes("items-center w-full").props(f"data-test=setting-{key}"):
                         ui.label(key).classes("w-64 font-mono text-sm")
-                        editable = (source not in ("environment", "yaml")
-                                    and key not in STARTUP_KEYS and key not in SECRET_KEYS)
+                        editable = (
+                            source not in ("environment", "yaml")
+                            and key not in STARTUP_KEYS
+                            and key not in SECRET_KEYS
+                        )
                         if editable:
                             editors[key] = (value, _editor(key, value))
                         else:

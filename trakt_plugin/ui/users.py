@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi.responses import RedirectResponse
 from nicegui import run, ui
 
@@ -19,24 +21,34 @@ def _add_user(ctx: AppContext, name: str) -> None:
 
 def _link(ctx: AppContext, user_id: str, source: str, external_id: str) -> None:
     with ctx.session() as session, session.begin():
-        repo.link_identity(session, user_id=user_id, source=source,
-                           external_id=normalise_external_id(source, external_id))
+        repo.link_identity(
+            session,
+            user_id=user_id,
+            source=source,
+            external_id=normalise_external_id(source, external_id),
+        )
 
 
-def _load(ctx: AppContext) -> tuple[list[dict[str, object]], list[dict[str, object]]]:
+def _load(ctx: AppContext) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     with ctx.session() as session:
         users = [
             {
                 "id": u.id,
                 "display_name": u.display_name,
-                "identities": [f"{i.source}: {i.external_id}"
-                               for i in repo.identities_of(session, user_id=u.id)],
+                "identities": [
+                    f"{i.source}: {i.external_id}"
+                    for i in repo.identities_of(session, user_id=u.id)
+                ],
             }
             for u in repo.list_users(session, limit=1000)
         ]
         unlinked = [
-            {"source": i.source, "external_id": i.external_id, "name": i.name or "",
-             "events": i.events}
+            {
+                "source": i.source,
+                "external_id": i.external_id,
+                "name": i.name or "",
+                "events": i.events,
+            }
             for i in repo.unlinked_identities(session, limit=200)
         ]
     return users, unlinked
@@ -47,7 +59,7 @@ def register(ctx: AppContext) -> None:
     async def users_page() -> RedirectResponse | None:
         if redirect := login_redirect():
             return redirect
-        users, unlinked = await run.io_bound(_load, ctx)
+        users, unlinked = await run.io_bound(_load, ctx) or ([], [])
         user_options = {str(u["id"]): str(u["display_name"]) for u in users}
 
         async def add_user() -> None:
@@ -74,8 +86,11 @@ def register(ctx: AppContext) -> None:
                         source = ui.select(list(IDENTITY_SOURCES), value="plex", label="Server")
                         external = ui.input("User id or name on that server")
 
-                        async def link(uid: str = str(user["id"]), src: ui.select = source,
-                                       ext: ui.input = external) -> None:
+                        async def link(
+                            uid: str = str(user["id"]),
+                            src: ui.select = source,
+                            ext: ui.input = external,
+                        ) -> None:
                             if not (ext.value or "").strip():
                                 ui.notify("Type the id or name first.", type="warning")
                                 return
@@ -88,17 +103,21 @@ def register(ctx: AppContext) -> None:
                     ui.label("Seen on your media servers but not linked").classes("text-h6")
                     for row in unlinked:
                         with ui.row().classes("items-center"):
-                            ui.label(f"{row['source']}: {row['name'] or row['external_id']} "
-                                     f"({row['events']} events)")
+                            ui.label(
+                                f"{row['source']}: {row['name'] or row['external_id']} "
+                                f"({row['events']} events)"
+                            )
                             target = ui.select(user_options, label="Person")
 
-                            async def adopt(r: dict[str, object] = row,
-                                            t: ui.select = target) -> None:
+                            async def adopt(
+                                r: dict[str, object] = row, t: ui.select = target
+                            ) -> None:
                                 if not t.value:
                                     ui.notify("Pick a person first.", type="warning")
                                     return
-                                await run.io_bound(_link, ctx, t.value, str(r["source"]),
-                                                   str(r["external_id"]))
+                                await run.io_bound(
+                                    _link, ctx, t.value, str(r["source"]), str(r["external_id"])
+                                )
                                 ui.navigate.reload()
 
                             ui.button("Link", on_click=adopt)
