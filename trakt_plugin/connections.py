@@ -1,0 +1,375 @@
+"""Trakt connections: connect (device code or redirect), keep tokens alive, disconnect.
+
+The Trakt client (``trakt/``) is pure; this service ties it to the store. Tokens are encrypted
+before they are written, and a rotated pair is committed before anything uses it (the
+TokenManager awaits :meth:`ConnectionService._save_tokens`). One TokenManager exists per
+connection so two refreshes never run at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+
+import httpx
+from sqlmodel import Session
+
+from .context import AppContext
+from .store.models import OAuthState, TraktConnection, User, as_utc, utcnow
+from .trakt import errors
+from .trakt.auth import Tokens, TokenManager, TraktAuth
+from .trakt.client import TraktClient, describe_proxy, proxy_http_client
+from .trakt.ratelimit import RateBudget
+
+log = logging.getLogger(__name__)
+
+# A redirect-flow state is good for 10 minutes and one use (SPEC §4).
+STATE_LIFETIME = timedelta(minutes=10)
+TEST_CONNECTION_PATH = "/genres/movies"
+
+Reconnected = Callable[[str], Awaitable[None]]
+
+
+class NotConfigured(Exception):
+    """The Trakt app's client id/secret are not set yet."""
+
+
+class ConnectError(Exception):
+    """A connection step failed; the message is safe to show (it names Trakt or the proxy)."""
+
+
+class TraktGateway:
+    """Builds (and rebuilds after a settings change) the one Trakt client of the process."""
+
+    def __init__(self, ctx: AppContext) -> None:
+        self._ctx = ctx
+        self._client: TraktClient | None = None
+        self._fingerprint: tuple[object, ...] | None = None
+        settings = ctx.settings
+        self.budget = RateBudget(
+            post_interval=settings.rate.post_interval, get_per_5min=settings.rate.get_per_5min
+        )
+
+    @property
+    def configured(self) -> bool:
+        return bool(self._ctx.settings.client_id and self._ctx.settings.client_secret)
+
+    def client(self) -> TraktClient:
+        settings = self._ctx.settings
+        if not settings.client_id or not settings.client_secret:
+            raise NotConfigured("Trakt client id and secret are not configured (settings page)")
+        fingerprint = (
+            settings.client_id,
+            settings.client_secret,
+            settings.api_url,
+            settings.auth_url,
+            settings.proxy,
+            settings.scrobble.http_timeout,
+        )
+        if self._client is None or fingerprint != self._fingerprint:
+            self._client = TraktClient(
+                client_id=settings.client_id,
+                client_secret=settings.client_secret,
+                http=proxy_http_client(settings.proxy, settings.scrobble.http_timeout),
+                api_url=settings.api_url,
+                auth_url=settings.auth_url,
+                budget=self.budget,
+            )
+            self._fingerprint = fingerprint
+        return self._client
+
+    def auth(self) -> TraktAuth:
+        return TraktAuth(self.client())
+
+    async def test_connection(self) -> dict[str, object]:
+        """Reach Trakt through the configured proxy; any answer from Trakt counts as reachable."""
+        settings = self._ctx.settings
+        via = describe_proxy(settings.proxy)
+        started = time.perf_counter()
+        http = proxy_http_client(settings.proxy, settings.scrobble.http_timeout)
+        try:
+            response = await http.get(
+                settings.api_url + TEST_CONNECTION_PATH,
+                headers={
+                    "trakt-api-version": "2",
+                    "trakt-api-key": settings.client_id or "",
+                    "User-Agent": f"trakt-plugin/{self._ctx.version}",
+                    "Content-Type": "application/json",
+                },
+            )
+        except httpx.ProxyError as exc:
+            return {"ok": False, "error": f"proxy {via} failed: {type(exc).__name__}"}
+        except httpx.HTTPError as exc:
+            where = f"proxy {via}" if settings.proxy else f"Trakt at {settings.api_url}"
+            return {"ok": False, "error": f"could not reach {where}: {type(exc).__name__}"}
+        finally:
+            await http.aclose()
+        elapsed = round((time.perf_counter() - started) * 1000)
+        if response.status_code >= 500 or "text/html" in response.headers.get("content-type", ""):
+            return {"ok": False, "error": f"Trakt answered {response.status_code}", "via": via}
+        return {"ok": True, "via": via, "ms": elapsed}
+
+
+class ConnectionService:
+    """Per-user Trakt connection state and token sources."""
+
+    def __init__(self, ctx: AppContext, gateway: TraktGateway) -> None:
+        self._ctx = ctx
+        self._gateway = gateway
+        self._managers: dict[str, TokenManager] = {}
+        self._device_tasks: dict[str, asyncio.Task[None]] = {}
+        self._reconnected: list[Reconnected] = []
+
+    # ------------------------------------------------------------ store helpers
+
+    def _update(self, user_id: str, **fields: object) -> TraktConnection:
+        with self._ctx.session() as session, session.begin():
+            row = session.get(TraktConnection, user_id) or TraktConnection(user_id=user_id)
+            for name, value in fields.items():
+                setattr(row, name, value)
+            row.updated_at = utcnow()
+            session.add(row)
+            return row
+
+    def _row(self, user_id: str) -> TraktConnection | None:
+        with self._ctx.session() as session:
+            return session.get(TraktConnection, user_id)
+
+    def _require_user(self, user_id: str) -> None:
+        with self._ctx.session() as session:
+            if session.get(User, user_id) is None:
+                raise LookupError("user not found")
+
+    def _tokens_of(self, row: TraktConnection) -> Tokens | None:
+        if not (row.access_token and row.refresh_token and row.token_created_at):
+            return None
+        created = as_utc(row.token_created_at)
+        assert created is not None
+        return Tokens(
+            access_token=self._ctx.box.decrypt(row.access_token),
+            refresh_token=self._ctx.box.decrypt(row.refresh_token),
+            created_at=created.timestamp(),
+            expires_in=float(row.expires_in or 0),
+        )
+
+    def _token_fields(self, tokens: Tokens) -> dict[str, object]:
+        return {
+            "access_token": self._ctx.box.encrypt(tokens.access_token),
+            "refresh_token": self._ctx.box.encrypt(tokens.refresh_token),
+            "token_created_at": datetime.fromtimestamp(tokens.created_at, UTC),
+            "expires_in": int(tokens.expires_in),
+            "expires_at": datetime.fromtimestamp(tokens.expires_at, UTC),
+        }
+
+    # ------------------------------------------------------------ token sources
+
+    def on_reconnected(self, callback: Reconnected) -> None:
+        """Register work to resume once a user (re)connects (e.g. parked scrobbles)."""
+        self._reconnected.append(callback)
+
+    def is_connected(self, user_id: str) -> bool:
+        row = self._row(user_id)
+        return row is not None and row.state == "connected"
+
+    async def token_source(self, user_id: str) -> TokenManager | None:
+        """The user's token source, or None while not connected (re-auth, never connected)."""
+        manager = self._managers.get(user_id)
+        if manager is not None and not manager.reauth_required:
+            return manager
+        row = await asyncio.to_thread(self._row, user_id)
+        if row is None or row.state != "connected":
+            return None
+        tokens = self._tokens_of(row)
+        if tokens is None:
+            return None
+        manager = TokenManager(
+            self._gateway.auth(),
+            tokens,
+            key=user_id,
+            redirect_uri=self._ctx.settings.redirect_uri,
+            save=lambda new: self._save_tokens(user_id, new),
+            on_reauth_required=lambda reason: self._mark_reauth(user_id, reason),
+        )
+        self._managers[user_id] = manager
+        return manager
+
+    async def _save_tokens(self, user_id: str, tokens: Tokens) -> None:
+        await asyncio.to_thread(self._update, user_id, **self._token_fields(tokens))
+
+    async def _mark_reauth(self, user_id: str, reason: str) -> None:
+        log.warning("Trakt refused to refresh a token; the user must connect again")
+        message = f"Trakt asks to sign in again ({reason})" if reason else "sign in again"
+        await asyncio.to_thread(
+            self._update, user_id, state="reauth_required", last_error=message
+        )
+
+    # ------------------------------------------------------------ connecting
+
+    async def _connected(self, user_id: str, tokens: Tokens) -> None:
+        """Commit the new tokens, read the profile, mark connected and resume parked work."""
+        await self._save_tokens(user_id, tokens)
+        await asyncio.to_thread(self._update, user_id, state="connected", last_error=None)
+        self._managers.pop(user_id, None)
+        source = await self.token_source(user_id)
+        if source is not None:
+            await self.refresh_profile(user_id, source)
+        for callback in self._reconnected:
+            try:
+                await callback(user_id)
+            except Exception:
+                log.exception("resuming work after reconnect failed")
+
+    async def refresh_profile(self, user_id: str, source: TokenManager | None = None) -> None:
+        """Read username, slug and VIP flags from /users/settings (at connect and periodically)."""
+        source = source or await self.token_source(user_id)
+        if source is None:
+            return
+        try:
+            profile = await self._gateway.client().user_settings(source)
+        except errors.TraktError as exc:
+            log.warning("reading the Trakt profile failed: %s", exc)
+            return
+        user = profile.user
+        await asyncio.to_thread(
+            self._update,
+            user_id,
+            username=user.username,
+            slug=user.ids.slug if user.ids else None,
+            vip=user.vip,
+            vip_ep=user.vip_ep,
+            vip_og=user.vip_og,
+            vip_checked_at=utcnow(),
+        )
+
+    async def start_device_flow(self, user_id: str) -> dict[str, object]:
+        """Ask Trakt for a device code and poll for approval in the background."""
+        await asyncio.to_thread(self._require_user, user_id)
+        try:
+            auth = self._gateway.auth()
+            code = await auth.device_code()
+        except NotConfigured:
+            raise
+        except errors.TraktError as exc:
+            raise ConnectError(_describe_failure(exc, "asking Trakt for a device code")) from None
+        await asyncio.to_thread(self._update, user_id, state="pending", last_error=None)
+        previous = self._device_tasks.pop(user_id, None)
+        if previous is not None:
+            previous.cancel()
+        self._device_tasks[user_id] = asyncio.create_task(
+            self._poll_device(user_id, auth, code.device_code, code.interval, code.expires_in)
+        )
+        return {
+            "user_code": code.user_code,
+            "verification_url": code.verification_url,
+            "expires_in": code.expires_in,
+        }
+
+    async def _poll_device(
+        self, user_id: str, auth: TraktAuth, device_code: str, interval: float, expires_in: float
+    ) -> None:
+        try:
+            tokens = await auth.poll_until_done(device_code, interval, expires_in)
+        except asyncio.CancelledError:
+            raise
+        except errors.DeviceCodeDenied:
+            await self._device_failed(user_id, "the code was denied on Trakt")
+        except errors.DeviceCodeExpired:
+            await self._device_failed(user_id, "the code expired before it was entered")
+        except errors.DeviceFlowError as exc:
+            await self._device_failed(user_id, f"device sign-in failed: {exc}")
+        except errors.TraktError as exc:
+            await self._device_failed(user_id, _describe_failure(exc, "polling Trakt"))
+        else:
+            await self._connected(user_id, tokens)
+        finally:
+            if self._device_tasks.get(user_id) is asyncio.current_task():
+                self._device_tasks.pop(user_id, None)
+
+    async def _device_failed(self, user_id: str, message: str) -> None:
+        row = await asyncio.to_thread(self._row, user_id)
+        # A user whose old tokens still exist stays in re-auth; a new one goes back to square one.
+        state = "reauth_required" if row is not None and row.access_token else "disconnected"
+        await asyncio.to_thread(self._update, user_id, state=state, last_error=message)
+
+    def authorize_url(self, user_id: str) -> str:
+        """A redirect-flow URL with a fresh single-use state bound to the user."""
+        self._require_user(user_id)
+        auth = self._gateway.auth()
+        state = secrets.token_urlsafe(24)
+        with self._ctx.session() as session, session.begin():
+            session.add(
+                OAuthState(state=state, user_id=user_id, expires_at=utcnow() + STATE_LIFETIME)
+            )
+        self._update(user_id, state="pending", last_error=None)
+        return auth.authorize_url(state, self._ctx.settings.redirect_uri)
+
+    def _consume_state(self, state: str) -> str:
+        with self._ctx.session() as session, session.begin():
+            row = session.get(OAuthState, state)
+            if row is None:
+                raise ConnectError("unknown or already used state: start the connection again")
+            session.delete(row)
+            expires_at = as_utc(row.expires_at)
+            if expires_at is None or expires_at < utcnow():
+                raise ConnectError("the sign-in link expired: start the connection again")
+            return row.user_id
+
+    async def finish_redirect(self, code: str, state: str) -> str:
+        """Handle ``/oauth/trakt/callback``: check the state, exchange the code. Returns user id."""
+        user_id = await asyncio.to_thread(self._consume_state, state)
+        try:
+            tokens = await self._gateway.auth().exchange_code(
+                code, self._ctx.settings.redirect_uri
+            )
+        except errors.TraktError as exc:
+            message = _describe_failure(exc, "exchanging the code with Trakt")
+            await self._device_failed(user_id, message)
+            raise ConnectError(message) from None
+        await self._connected(user_id, tokens)
+        return user_id
+
+    async def disconnect(self, user_id: str) -> None:
+        """Revoke the token at Trakt (best effort) and delete it locally."""
+        await asyncio.to_thread(self._require_user, user_id)
+        task = self._device_tasks.pop(user_id, None)
+        if task is not None:
+            task.cancel()
+        row = await asyncio.to_thread(self._row, user_id)
+        tokens = self._tokens_of(row) if row is not None else None
+        if tokens is not None and self._gateway.configured:
+            try:
+                await self._gateway.auth().revoke(tokens.access_token)
+            except errors.TraktError as exc:
+                log.warning("revoking the token at Trakt failed (deleted locally anyway): %s", exc)
+        self._managers.pop(user_id, None)
+        await asyncio.to_thread(self._forget, user_id)
+
+    def _forget(self, user_id: str) -> None:
+        with self._ctx.session() as session, session.begin():
+            row = session.get(TraktConnection, user_id)
+            if row is not None:
+                session.delete(row)
+
+    def reset_interrupted(self) -> None:
+        """At startup: device polling died with the previous process."""
+        with Session(self._ctx.engine) as session, session.begin():
+            rows = session.query(TraktConnection).filter(TraktConnection.state == "pending").all()
+            for row in rows:
+                row.state = "reauth_required" if row.access_token else "disconnected"
+                row.last_error = "the connection attempt was interrupted by a restart"
+                session.add(row)
+
+
+def _describe_failure(exc: errors.TraktError, doing: str) -> str:
+    """A user-facing sentence naming what failed: the proxy, Trakt being unreachable, or Trakt."""
+    if isinstance(exc, errors.ProxyError):
+        return f"{doing} failed: the proxy {exc.proxy} did not work"
+    if isinstance(exc, errors.TraktUnreachable):
+        return f"{doing} failed: Trakt could not be reached"
+    if isinstance(exc, errors.TraktTimeout):
+        return f"{doing} failed: Trakt did not answer in time"
+    return f"{doing} failed: {exc}"
