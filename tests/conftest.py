@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -109,3 +110,70 @@ def service(service_factory: Callable[..., Service]) -> Service:
     return service_factory(
         {"TRAKT_PLUGIN_API_TOKEN": API_TOKEN, "TRAKT_PLUGIN_WEBHOOK_TOKEN": WEBHOOK_TOKEN}
     )
+
+
+# ---------------------------------------------------------------- fake Trakt on loopback
+
+
+@dataclass
+class FakeTraktServer:
+    """The fake Trakt served by uvicorn in a thread, and its state object."""
+
+    state: Any
+    url: str
+
+    def service_env(self, **extra: str) -> dict[str, str]:
+        """Environment that points the service at this fake with its app credentials."""
+        env = {
+            "TRAKT_API_URL": self.url,
+            "TRAKT_AUTH_URL": self.url,
+            "TRAKT_CLIENT_ID": self.state.client_id,
+            "TRAKT_CLIENT_SECRET": self.state.client_secret,
+            "TRAKT_PLUGIN_API_TOKEN": API_TOKEN,
+            "TRAKT_PLUGIN_WEBHOOK_TOKEN": WEBHOOK_TOKEN,
+        }
+        env.update(extra)
+        return env
+
+
+@pytest.fixture
+def fake_trakt() -> Iterator[FakeTraktServer]:
+    from tests.fake_trakt.server import serve_in_thread
+    from tests.fake_trakt.state import FakeTrakt
+
+    state = FakeTrakt()
+    state.device_interval = 1  # poll every second instead of Trakt's usual 5
+    with serve_in_thread(state) as url:
+        yield FakeTraktServer(state, url)
+
+
+def wait_until(condition: Callable[[], Any], timeout: float = 20.0, what: str = "") -> Any:
+    """Poll ``condition`` until it returns something truthy; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = condition()
+        if result:
+            return result
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what or condition}")
+
+
+def connect_user(
+    service: Service, fake: FakeTraktServer, name: str, username: str, vip: bool = False
+) -> dict[str, Any]:
+    """Create a user and connect them to the fake through the device-code flow."""
+    fake.state.add_user(username, vip=vip)
+    with service.api() as api:
+        user = api.post("/api/v1/users", json={"display_name": name}).json()
+        code = api.post(f"/api/v1/users/{user['id']}/trakt/device")
+        assert code.status_code == 202, code.text
+        fake.state.approve(code.json()["user_code"], username)
+        return wait_until(
+            lambda: (
+                (u := api.get(f"/api/v1/users/{user['id']}").json())["trakt"]["state"]
+                == "connected"
+                and u["trakt"]["username"]
+                and u
+            ),
+            what=f"{name} connected",
+        )

@@ -9,6 +9,7 @@ import logging
 import signal
 import sys
 from collections.abc import Mapping
+from datetime import timedelta
 from types import FrameType
 
 from fastapi import FastAPI, HTTPException, Request
@@ -18,12 +19,15 @@ from nicegui.storage import Storage
 
 from . import __version__
 from .api import health, users
+from .api import trakt as trakt_api
 from .api.common import install_error_handlers, require_token
 from .config import LoadedSettings
+from .connections import ConnectionService, TraktGateway
 from .context import AppContext, build_context
-from .jobs import housekeeping
-from .jobs.scheduler import build_scheduler, ensure_interval_job
+from .jobs import housekeeping, vip
+from .jobs.scheduler import add_periodic, build_scheduler
 from .logs import configure_logging
+from .oauth_callback import oauth_callback
 from .ui import login, overview
 from .ui import settings as settings_page
 from .ui import users as users_page
@@ -47,6 +51,7 @@ def build_api(ctx: AppContext) -> FastAPI:
     install_error_handlers(api)
     api.include_router(users.router)
     api.include_router(health.router)
+    api.include_router(trakt_api.router)
     return api
 
 
@@ -65,6 +70,10 @@ def install_root_routes(ctx: AppContext) -> None:
             return JSONResponse({"error": exc.detail}, exc.status_code, headers=exc.headers)
         return Response(health.metrics_text(ctx), media_type="text/plain; version=0.0.4")
 
+    app.add_api_route(
+        "/oauth/trakt/callback", oauth_callback, methods=["GET"], include_in_schema=False
+    )
+
 
 def install_scheduler(ctx: AppContext) -> None:
     scheduler = build_scheduler(ctx.engine)
@@ -72,12 +81,17 @@ def install_scheduler(ctx: AppContext) -> None:
 
     def start() -> None:
         scheduler.start()
-        ensure_interval_job(
+        add_periodic(
             scheduler,
             "housekeeping",
-            housekeeping.purge_expired_states,
+            lambda: housekeeping.purge_expired_states(ctx),
             housekeeping.INTERVAL,
-            kwargs={"database_url": ctx.settings.effective_database_url},
+        )
+        add_periodic(
+            scheduler,
+            "vip-check",
+            lambda: vip.check_vip(ctx, ctx.services["connections"]),
+            timedelta(seconds=ctx.settings.vip.check_interval),
         )
         log.info(
             "trakt-plugin %s ready on http://%s:%s",
@@ -95,8 +109,17 @@ def install_scheduler(ctx: AppContext) -> None:
     app.on_shutdown(stop)
 
 
+def install_services(ctx: AppContext) -> None:
+    gateway = TraktGateway(ctx)
+    connections = ConnectionService(ctx, gateway)
+    connections.reset_interrupted()
+    ctx.services["trakt"] = gateway
+    ctx.services["connections"] = connections
+
+
 def build(ctx: AppContext) -> None:
     """Register everything on NiceGUI's application object."""
+    install_services(ctx)
     app.add_static_files("/assets", str(ASSETS_DIR))
     install_root_routes(ctx)
     app.mount("/api/v1", build_api(ctx))

@@ -16,12 +16,12 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
 import httpx
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from .context import AppContext
 from .store.models import OAuthState, TraktConnection, User, as_utc, utcnow
 from .trakt import errors
-from .trakt.auth import Tokens, TokenManager, TraktAuth
+from .trakt.auth import TokenManager, Tokens, TraktAuth
 from .trakt.client import TraktClient, describe_proxy, proxy_http_client
 from .trakt.ratelimit import RateBudget
 
@@ -203,9 +203,7 @@ class ConnectionService:
     async def _mark_reauth(self, user_id: str, reason: str) -> None:
         log.warning("Trakt refused to refresh a token; the user must connect again")
         message = f"Trakt asks to sign in again ({reason})" if reason else "sign in again"
-        await asyncio.to_thread(
-            self._update, user_id, state="reauth_required", last_error=message
-        )
+        await asyncio.to_thread(self._update, user_id, state="reauth_required", last_error=message)
 
     # ------------------------------------------------------------ connecting
 
@@ -322,9 +320,7 @@ class ConnectionService:
         """Handle ``/oauth/trakt/callback``: check the state, exchange the code. Returns user id."""
         user_id = await asyncio.to_thread(self._consume_state, state)
         try:
-            tokens = await self._gateway.auth().exchange_code(
-                code, self._ctx.settings.redirect_uri
-            )
+            tokens = await self._gateway.auth().exchange_code(code, self._ctx.settings.redirect_uri)
         except errors.TraktError as exc:
             message = _describe_failure(exc, "exchanging the code with Trakt")
             await self._device_failed(user_id, message)
@@ -357,8 +353,8 @@ class ConnectionService:
     def reset_interrupted(self) -> None:
         """At startup: device polling died with the previous process."""
         with Session(self._ctx.engine) as session, session.begin():
-            rows = session.query(TraktConnection).filter(TraktConnection.state == "pending").all()
-            for row in rows:
+            query = select(TraktConnection).where(TraktConnection.state == "pending")
+            for row in session.exec(query).all():
                 row.state = "reauth_required" if row.access_token else "disconnected"
                 row.last_error = "the connection attempt was interrupted by a restart"
                 session.add(row)

@@ -6,20 +6,16 @@ from datetime import timedelta
 
 from sqlalchemy import delete
 
-from ..store.engine import make_engine
+from ..context import AppContext
 from ..store.models import OAuthState, utcnow
 
 INTERVAL = timedelta(hours=6)
 
 
-def purge_expired_states(database_url: str) -> int:
-    """Delete OAuth redirect states past their expiry. Permanent failures are only logged."""
-    engine = make_engine(database_url)
-    try:
-        with engine.begin() as connection:
-            result = connection.execute(
-                delete(OAuthState).where(OAuthState.expires_at < utcnow())  # type: ignore[arg-type]
-            )
-            return int(result.rowcount or 0)
-    finally:
-        engine.dispose()
+def purge_expired_states(ctx: AppContext) -> int:
+    """Delete OAuth redirect states past their expiry."""
+    with ctx.engine.begin() as connection:
+        result = connection.execute(
+            delete(OAuthState).where(OAuthState.expires_at < utcnow())  # type: ignore[arg-type]
+        )
+        return int(getattr(result, "rowcount", 0) or 0)

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
+from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy import Engine
@@ -27,35 +28,40 @@ JOB_DEFAULTS = {
 }
 
 
+# Periodic jobs are re-added at every start, so they live in memory and may be closures over
+# the running service; one-off retries must survive a restart and go to the database store.
+PERIODIC = "periodic"
+
+
 def build_scheduler(engine: Engine) -> AsyncIOScheduler:
     return AsyncIOScheduler(
-        jobstores={"default": SQLAlchemyJobStore(engine=engine, tablename="apscheduler_jobs")},
+        jobstores={
+            "default": SQLAlchemyJobStore(engine=engine, tablename="apscheduler_jobs"),
+            PERIODIC: MemoryJobStore(),
+        },
         job_defaults=JOB_DEFAULTS,
         timezone="UTC",
     )
 
 
-def ensure_interval_job(
+def add_periodic(
     scheduler: AsyncIOScheduler,
     job_id: str,
     func: Callable[..., Any],
     interval: timedelta,
-    **kwargs: Any,
+    *,
+    first_run_in: timedelta | None = None,
 ) -> None:
-    """Add a periodic job unless it is already stored with the same interval.
+    """A periodic in-memory job (first run after ``first_run_in``, default one interval)."""
+    from datetime import UTC, datetime
 
-    Re-adding with ``replace_existing=True`` at every start would push the next run back, so a
-    stored job is kept as it is when its interval did not change.
-    """
-    existing = scheduler.get_job(job_id)
-    trigger_interval = getattr(getattr(existing, "trigger", None), "interval", None)
-    if existing is not None and trigger_interval == interval:
-        return
+    start = datetime.now(UTC) + (first_run_in if first_run_in is not None else interval)
     scheduler.add_job(
         func,
         "interval",
         id=job_id,
         seconds=interval.total_seconds(),
+        next_run_time=start,
+        jobstore=PERIODIC,
         replace_existing=True,
-        **kwargs,
     )

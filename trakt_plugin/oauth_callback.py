@@ -1,0 +1,45 @@
+"""``GET /oauth/trakt/callback``: where Trakt sends the browser back in the redirect flow."""
+
+from __future__ import annotations
+
+from html import escape
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+
+from .connections import ConnectError, ConnectionService
+
+PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>trakt-plugin</title>
+<link rel="icon" href="/assets/icon.svg"></head>
+<body style="font-family:sans-serif;max-width:36rem;margin:4rem auto">
+<h2>{title}</h2><p>{message}</p><p><a href="/users">Back to the dashboard</a></p></body></html>"""
+
+
+def _answer(request: Request, status: int, title: str, message: str) -> Response:
+    """HTML for a browser, JSON for anything else."""
+    if "text/html" in request.headers.get("accept", ""):
+        return HTMLResponse(PAGE.format(title=escape(title), message=escape(message)), status)
+    body = {"error": message} if status >= 400 else {"status": "connected", "user_id": message}
+    return JSONResponse(body, status)
+
+
+async def oauth_callback(request: Request) -> Response:
+    service: ConnectionService = request.app.state.context.services["connections"]
+    code = request.query_params.get("code")
+    state = request.query_params.get("state")
+    if request.query_params.get("error"):
+        return _answer(
+            request,
+            400,
+            "Not connected",
+            f"Trakt did not authorise: {request.query_params['error'][:100]}",
+        )
+    if not code or not state:
+        return _answer(request, 400, "Not connected", "the callback needs code and state")
+    try:
+        user_id = await service.finish_redirect(code, state)
+    except ConnectError as exc:
+        return _answer(request, 400, "Not connected", str(exc))
+    if "text/html" in request.headers.get("accept", ""):
+        return _answer(request, 200, "Connected", "Your Trakt account is connected.")
+    return _answer(request, 200, "Connected", user_id)
