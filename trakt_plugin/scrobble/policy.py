@@ -41,8 +41,8 @@ ActionKind: TypeAlias = Literal[
 # scrobble carries at least this much, and never more than 100.
 MIN_PROGRESS = 1.0
 MAX_PROGRESS = 100.0
-# Trakt turns /scrobble/stop into a play only at ≥ 80 %; below that it is a pause
-# (trakt-api.md §3). A completion under 80 % (threshold set below 80) goes to /sync/history.
+# Trakt turns /scrobble/stop into a play only *above* 80 %; at or below it is a pause
+# (trakt-api.md §3). A completion at 80 % or less (threshold set that low) goes to /sync/history.
 TRAKT_SCROBBLE_STOP_MIN = 80.0
 # scrobble_threshold default (SPEC §3).
 DEFAULT_THRESHOLD = 90.0
@@ -199,7 +199,7 @@ def _is_duplicate(
 def _completion_actions(progress: float, when: datetime, auto_scrobble: bool) -> list[Action]:
     if not auto_scrobble:
         return []
-    if progress >= TRAKT_SCROBBLE_STOP_MIN:
+    if progress > TRAKT_SCROBBLE_STOP_MIN:
         return [Action("scrobble_stop", when, progress=clamp_progress(progress), completion=True)]
     return [Action("history_add", when, watched_at=when, completion=True)]
 

@@ -8,7 +8,7 @@ from fastapi import Request
 from fastapi.responses import RedirectResponse
 from nicegui import run, ui
 
-from ..config import SECRET_KEYS, ConfigError, effective_items
+from ..config import SECRET_KEYS, ConfigError, effective_items, mask
 from ..context import AppContext
 from .theme import frame, login_redirect
 
@@ -84,6 +84,23 @@ def register(ctx: AppContext) -> None:
                 ui.label("Tokens").classes("text-h6")
                 secret_row("API token", ctx.api_token, "api-token")
                 secret_row("Webhook token", ctx.webhook_token, "webhook-token")
+            with ui.card().classes("w-full"):
+                ui.label("Connection to Trakt").classes("text-h6")
+                proxy = ctx.settings.proxy
+                ui.label(f"Proxy: {mask('proxy', proxy) if proxy else 'none (direct)'}")
+                result = ui.label("").props("data-test=test-connection-result")
+
+                async def test_connection() -> None:
+                    result.set_text("Testing…")
+                    answer = await ctx.services["trakt"].test_connection()
+                    if answer["ok"]:
+                        result.set_text(f"OK via {answer['via']} in {answer['ms']} ms")
+                    else:
+                        result.set_text(f"Failed: {answer['error']}")
+
+                ui.button("Test connection", on_click=test_connection).props(
+                    "data-test=test-connection outline"
+                )
             with ui.card().classes("w-full"):
                 ui.label("Webhook URLs").classes("text-h6")
                 for source, steps in SETUP_STEPS.items():

@@ -11,6 +11,7 @@ from ..api.users import normalise_external_id
 from ..context import AppContext
 from ..store import repo
 from ..store.models import IDENTITY_SOURCES
+from .connect import connection_panel
 from .theme import frame, login_redirect
 
 
@@ -82,6 +83,7 @@ def register(ctx: AppContext) -> None:
                     identities = user["identities"]
                     assert isinstance(identities, list)
                     ui.label(", ".join(identities) or "No media-server accounts linked yet.")
+                    connection_panel(ctx, str(user["id"]))
                     with ui.row().classes("items-center"):
                         source = ui.select(list(IDENTITY_SOURCES), value="plex", label="Server")
                         external = ui.input("User id or name on that server")

@@ -1,0 +1,586 @@
+"""State of the fake Trakt server and the control methods tests use to steer it.
+
+Everything a test can set or inspect lives on `FakeTrakt`; the HTTP side is in `app.py`.
+Times: `clock()` is wall time in epoch seconds (tokens, plays, device codes: a `FakeClock` lets a
+test move it); `monotonic()` is real elapsed time used for the rate limits and the request log.
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+import secrets
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+DEFAULT_CLIENT_ID = "fake-client-id-0123456789abcdef"
+DEFAULT_CLIENT_SECRET = "fake-client-secret-fedcba9876543210"
+API_HOSTNAMES = frozenset({"api.trakt.test"})
+AUTH_HOSTNAMES = frozenset({"auth.trakt.test"})
+# Trakt's current documented access-token lifetime: 7 days (docs §2.3).
+DEFAULT_TOKEN_LIFETIME = 7 * 24 * 3600
+# Device code defaults Trakt typically returns (docs §2.5).
+DEVICE_EXPIRES_IN = 600
+DEVICE_INTERVAL = 5
+# Authorization codes are short-lived and single-use.
+AUTH_CODE_LIFETIME = 600
+# Paging: max 250 per page since 2026-06; 100 when no limit is sent (docs §8).
+PAGE_CAP = 250
+DEFAULT_PAGE_LIMIT = 100
+# Rate limits (docs §7.1).
+POST_INTERVAL = 1.0
+GET_LIMIT = 1000
+GET_WINDOW = 300.0
+# Library default User-Agents that Cloudflare in front of Trakt blocks like a missing one.
+BLOCKED_USER_AGENTS = ("python-httpx/", "python-requests/", "python-urllib")
+
+
+class FakeClock:
+    """A wall clock a test moves by hand (epoch seconds)."""
+
+    def __init__(self, start: float = 1_790_000_000.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+    async def sleep(self, seconds: float) -> None:
+        """An `asyncio.sleep` replacement that moves this clock instead of waiting."""
+        import asyncio
+
+        self.advance(seconds)
+        await asyncio.sleep(0)
+
+
+def iso(ts: float) -> str:
+    """Trakt's timestamp format: UTC, milliseconds, Z."""
+    moment = datetime.fromtimestamp(ts, UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def parse_iso(value: str) -> float:
+    return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+
+
+@dataclass
+class FakeUser:
+    username: str
+    slug: str
+    vip: bool = False
+    vip_ep: bool = False
+    vip_og: bool = False
+    name: str = ""
+    uuid: str = field(default_factory=lambda: uuid.uuid4().hex)
+    limits: dict[str, Any] = field(
+        default_factory=lambda: {
+            "list": {"count": 5, "item_count": 250},
+            "watchlist": {"item_count": 250},
+        }
+    )
+
+
+@dataclass
+class IssuedToken:
+    access_token: str
+    refresh_token: str
+    username: str
+    created_at: int
+    expires_in: int
+    revoked: bool = False
+    refresh_used: bool = False
+
+    def response(self) -> dict[str, Any]:
+        return {
+            "access_token": self.access_token,
+            "token_type": "bearer",
+            "expires_in": self.expires_in,
+            "refresh_token": self.refresh_token,
+            "scope": "public",
+            "created_at": self.created_at,
+        }
+
+
+@dataclass
+class DeviceGrant:
+    device_code: str
+    user_code: str
+    created_at: float
+    expires_in: int
+    interval: int
+    status: str = "pending"  # pending | approved | denied | used
+    username: str | None = None
+    last_poll: float | None = None
+
+
+@dataclass
+class AuthCode:
+    code: str
+    username: str
+    redirect_uri: str
+    created_at: float
+    used: bool = False
+
+
+@dataclass
+class Item:
+    """A catalogue entry: movie, show or episode (episodes point at their show)."""
+
+    type: str
+    title: str
+    year: int | None
+    ids: dict[str, Any]
+    runtime: int = 120  # minutes
+    show: Item | None = None
+    season: int | None = None
+    number: int | None = None
+
+    def summary(self) -> dict[str, Any]:
+        if self.type == "episode":
+            return {
+                "season": self.season,
+                "number": self.number,
+                "title": self.title,
+                "ids": dict(self.ids),
+            }
+        return {"title": self.title, "year": self.year, "ids": dict(self.ids)}
+
+    def media(self) -> dict[str, Any]:
+        """The item as Trakt nests it in answers: {"movie": …} or {"episode": …, "show": …}."""
+        if self.type == "episode":
+            assert self.show is not None
+            return {"episode": self.summary(), "show": self.show.summary()}
+        return {self.type: self.summary()}
+
+
+@dataclass
+class Play:
+    id: int
+    username: str
+    item: Item
+    watched_at: float
+    action: str
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "watched_at": iso(self.watched_at),
+            "action": self.action,
+            "type": self.item.type,
+            **self.item.media(),
+        }
+
+
+@dataclass
+class ListEntry:
+    """An item on the watchlist or a personal list."""
+
+    id: int
+    item: Item
+    listed_at: float
+    notes: str | None = None
+
+    def as_json(self, rank: int) -> dict[str, Any]:
+        return {
+            "rank": rank,
+            "id": self.id,
+            "listed_at": iso(self.listed_at),
+            "notes": self.notes,
+            "type": self.item.type,
+            **self.item.media(),
+        }
+
+
+@dataclass
+class UserList:
+    trakt: int
+    name: str
+    entries: list[ListEntry] = field(default_factory=list)
+    privacy: str = "private"
+
+    @property
+    def slug(self) -> str:
+        return self.name.lower().replace(" ", "-")
+
+
+@dataclass
+class LoggedRequest:
+    t: float  # monotonic seconds
+    wall: float  # fake clock
+    host: str
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]  # lower-case names, as received (tests need them)
+    body: Any
+    peer: tuple[str, int] | None
+    user: str | None = None
+    status: int | None = None
+
+
+@dataclass
+class Fault:
+    kind: int | str  # status code, "hang", "drop_after_processing", "cloudflare_html"
+    method: str | None = None
+    path: str | None = None
+    retry_after: float = 1
+
+
+class FakeTrakt:
+    """A strict in-memory Trakt: users, OAuth, catalogue, history, rate limits, faults."""
+
+    def __init__(
+        self,
+        *,
+        client_id: str = DEFAULT_CLIENT_ID,
+        client_secret: str = DEFAULT_CLIENT_SECRET,
+        clock: Callable[[], float] | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
+        token_lifetime: int = DEFAULT_TOKEN_LIFETIME,
+        seed: int = 0,
+    ) -> None:
+        self.client_id = client_id
+        self.client_secret = client_secret
+        self.clock: Callable[[], float] = clock or time.time
+        self.monotonic = monotonic
+        self.token_lifetime = token_lifetime
+        # behaviour switches
+        self.api_hostnames: set[str] = set(API_HOSTNAMES)
+        self.auth_hostnames: set[str] = set(AUTH_HOSTNAMES)
+        self.auth_host_404 = False  # the auth host answers 404 to everything
+        self.oauth_on_api_host = True  # api host also serves /oauth/*
+        self.rate_limits = False
+        self.post_interval = POST_INTERVAL
+        self.get_limit = GET_LIMIT
+        self.get_window = GET_WINDOW
+        self.page_cap = PAGE_CAP
+        self.default_page_limit = DEFAULT_PAGE_LIMIT
+        self.scrobble_window: float | None = None  # None: the item's runtime
+        self.device_expires_in = DEVICE_EXPIRES_IN
+        self.device_interval = DEVICE_INTERVAL
+        self.enforce_poll_interval = False
+        self.hang_seconds = 3600.0
+        self.blocked_user_agents: list[str] = list(BLOCKED_USER_AGENTS)
+        # state
+        self.users: dict[str, FakeUser] = {}
+        self.tokens: dict[str, IssuedToken] = {}  # by access token
+        self.refresh_tokens: dict[str, IssuedToken] = {}
+        self.device_grants: dict[str, DeviceGrant] = {}
+        self.auth_codes: dict[str, AuthCode] = {}
+        self.items: list[Item] = []
+        self.plays: list[Play] = []
+        self.watchlists: dict[str, list[ListEntry]] = {}
+        self.ratings: dict[str, dict[int, tuple[int, float]]] = {}  # user → id(item) → rating
+        self.lists: dict[str, list[UserList]] = {}
+        self.activities: dict[str, dict[str, Any]] = {}
+        self.requests: list[LoggedRequest] = []
+        self.refresh_reuse: list[str] = []  # refresh tokens presented a second time
+        self.refreshes = 0
+        self.revoked: list[str] = []
+        self._faults: deque[Fault] = deque()
+        self._error_rate = 0.0
+        self._error_kind: int | str = 503
+        self._rng = random.Random(seed)
+        self._ids = itertools.count(1_000_000_001)
+        self._writes: dict[str, float] = {}
+        self._gets: dict[str, deque[float]] = {}
+        self.seed_catalogue()
+
+    # ------------------------------------------------------------------ users and tokens
+
+    def add_user(self, username: str, *, vip: bool = False, **extra: Any) -> FakeUser:
+        user = FakeUser(username=username, slug=username.lower(), vip=vip, name=username, **extra)
+        self.users[username] = user
+        return user
+
+    def set_vip(self, username: str, vip: bool = True) -> None:
+        self.users[username].vip = vip
+
+    def issue_tokens(self, username: str, *, lifetime: int | None = None) -> IssuedToken:
+        """Mint a token pair directly (tests that do not exercise OAuth)."""
+        if username not in self.users:
+            self.add_user(username)
+        token = IssuedToken(
+            access_token=secrets.token_hex(32),
+            refresh_token=secrets.token_hex(32),
+            username=username,
+            created_at=int(self.clock()),
+            expires_in=lifetime if lifetime is not None else self.token_lifetime,
+        )
+        self.tokens[token.access_token] = token
+        self.refresh_tokens[token.refresh_token] = token
+        return token
+
+    def token_user(self, access_token: str) -> str | None:
+        """The username of a valid access token, else None."""
+        token = self.tokens.get(access_token)
+        if token is None or token.revoked:
+            return None
+        if self.clock() >= token.created_at + token.expires_in:
+            return None
+        return token.username
+
+    def expire_tokens(self, username: str | None = None) -> None:
+        for token in self.tokens.values():
+            if username is None or token.username == username:
+                token.expires_in = 0
+
+    # ------------------------------------------------------------------ device / code flows
+
+    def new_device_grant(self) -> DeviceGrant:
+        grant = DeviceGrant(
+            device_code=secrets.token_hex(32),
+            user_code=secrets.token_hex(4).upper(),
+            created_at=self.clock(),
+            expires_in=self.device_expires_in,
+            interval=self.device_interval,
+        )
+        self.device_grants[grant.device_code] = grant
+        return grant
+
+    def _grant(self, user_code: str) -> DeviceGrant:
+        for grant in self.device_grants.values():
+            if grant.user_code == user_code:
+                return grant
+        raise KeyError(user_code)
+
+    def approve(self, user_code: str, username: str) -> None:
+        """The user entered the code on trakt.tv/activate and clicked "Yes"."""
+        if username not in self.users:
+            self.add_user(username)
+        grant = self._grant(user_code)
+        grant.status, grant.username = "approved", username
+
+    def deny(self, user_code: str) -> None:
+        self._grant(user_code).status = "denied"
+
+    def expire_device_code(self, user_code: str) -> None:
+        self._grant(user_code).expires_in = 0
+
+    def mint_auth_code(self, username: str, redirect_uri: str) -> str:
+        """The user clicked "allow" on Trakt's authorize page: the code of the redirect."""
+        if username not in self.users:
+            self.add_user(username)
+        code = secrets.token_hex(16)
+        self.auth_codes[code] = AuthCode(code, username, redirect_uri, self.clock())
+        return code
+
+    # ------------------------------------------------------------------ catalogue
+
+    def add_movie(self, title: str, year: int, ids: dict[str, Any], runtime: int = 120) -> Item:
+        item = Item("movie", title, year, ids, runtime)
+        self.items.append(item)
+        return item
+
+    def add_show(self, title: str, year: int, ids: dict[str, Any], runtime: int = 45) -> Item:
+        item = Item("show", title, year, ids, runtime)
+        self.items.append(item)
+        return item
+
+    def add_episode(
+        self,
+        show: Item,
+        season: int,
+        number: int,
+        ids: dict[str, Any],
+        title: str = "",
+        runtime: int | None = None,
+    ) -> Item:
+        item = Item(
+            "episode",
+            title or f"Episode {number}",
+            None,
+            ids,
+            runtime or show.runtime,
+            show=show,
+            season=season,
+            number=number,
+        )
+        self.items.append(item)
+        return item
+
+    def seed_catalogue(self) -> None:
+        """A few real-looking items every test can use."""
+        self.add_movie(
+            "The Matrix",
+            1999,
+            {"trakt": 481, "slug": "the-matrix-1999", "imdb": "tt0133093", "tmdb": 603},
+            runtime=136,
+        )
+        self.add_movie(
+            "Inception",
+            2010,
+            {"trakt": 16662, "slug": "inception-2010", "imdb": "tt1375666", "tmdb": 27205},
+            runtime=148,
+        )
+        show = self.add_show(
+            "Breaking Bad",
+            2008,
+            {"trakt": 1388, "slug": "breaking-bad", "imdb": "tt0903747", "tmdb": 1396,
+             "tvdb": 81189},
+            runtime=47,
+        )  # fmt: skip
+        self.add_episode(
+            show, 1, 1, {"trakt": 73482, "tvdb": 349232, "imdb": "tt0959621", "tmdb": 62085},
+            title="Pilot",
+        )  # fmt: skip
+        self.add_episode(
+            show, 1, 2, {"trakt": 73483, "tvdb": 349235, "imdb": "tt1054724", "tmdb": 62086},
+            title="Cat's in the Bag...",
+        )  # fmt: skip
+
+    def find(self, type: str, ids: dict[str, Any], keys: tuple[str, ...]) -> Item | None:
+        """The catalogue item of `type` matching any of `ids` restricted to `keys`."""
+        for item in self.items:
+            if item.type != type:
+                continue
+            for key in keys:
+                if key in ids and ids[key] is not None and item.ids.get(key) == ids[key]:
+                    return item
+        return None
+
+    def episodes_of(self, show: Item, season: int | None = None) -> list[Item]:
+        return [
+            i
+            for i in self.items
+            if i.type == "episode" and i.show is show and (season is None or i.season == season)
+        ]
+
+    # ------------------------------------------------------------------ watchlist, ratings, lists
+
+    def add_to_watchlist(self, username: str, item: Item) -> ListEntry:
+        entry = ListEntry(next(self._ids), item, self.clock())
+        self.watchlists.setdefault(username, []).append(entry)
+        self.touch(username, f"{item.type}s", "watchlisted_at")
+        self.touch(username, "watchlist", "updated_at")
+        return entry
+
+    def rate(self, username: str, item: Item, rating: int) -> None:
+        self.ratings.setdefault(username, {})[id(item)] = (rating, self.clock())
+        self.touch(username, f"{item.type}s", "rated_at")
+
+    def add_list(self, username: str, name: str, items: list[Item] | None = None) -> UserList:
+        user_list = UserList(next(self._ids), name)
+        for item in items or []:
+            user_list.entries.append(ListEntry(next(self._ids), item, self.clock()))
+        self.lists.setdefault(username, []).append(user_list)
+        return user_list
+
+    # ------------------------------------------------------------------ history
+
+    def add_play(self, username: str, item: Item, watched_at: float, action: str = "watch") -> Play:
+        play = Play(next(self._ids), username, item, float(int(watched_at) // 60 * 60), action)
+        self.plays.append(play)
+        self.touch(username, f"{item.type}s", "watched_at")
+        # Trakt drops watched items from the watchlist (a show/season on its first episode)
+        watched = {id(item), id(item.show)} if item.show is not None else {id(item)}
+        entries = self.watchlists.get(username, [])
+        if any(id(e.item) in watched for e in entries):
+            self.watchlists[username] = [e for e in entries if id(e.item) not in watched]
+            self.touch(username, "watchlist", "updated_at")
+        return play
+
+    def history(self, username: str) -> list[Play]:
+        return [p for p in self.plays if p.username == username]
+
+    def touch(self, username: str, group: str, key: str) -> None:
+        now = iso(self.clock())
+        acts = self.activities_of(username)
+        acts.setdefault(group, {})[key] = now
+        acts["all"] = now
+
+    def activities_of(self, username: str) -> dict[str, Any]:
+        if username not in self.activities:
+            start = iso(0)
+            self.activities[username] = {
+                "all": start,
+                "movies": {"watched_at": start, "watchlisted_at": start, "rated_at": start},
+                "episodes": {"watched_at": start, "watchlisted_at": start, "rated_at": start},
+                "shows": {"watchlisted_at": start, "rated_at": start},
+                "watchlist": {"updated_at": start},
+            }
+        return self.activities[username]
+
+    # ------------------------------------------------------------------ faults and limits
+
+    def fail_next(
+        self,
+        n: int = 1,
+        kind: int | str = 503,
+        *,
+        method: str | None = None,
+        path: str | None = None,
+        retry_after: float = 1,
+    ) -> None:
+        """The next `n` matching requests fail: a status, "hang", "drop_after_processing"
+        (processed, then the connection drops) or "cloudflare_html" (HTML 403)."""
+        for _ in range(n):
+            self._faults.append(Fault(kind, method, path, retry_after))
+
+    def set_error_rate(self, rate: float, kind: int | str = 503, seed: int = 0) -> None:
+        """Fail a random share of requests (seeded, so runs repeat)."""
+        self._error_rate, self._error_kind = rate, kind
+        self._rng = random.Random(seed)
+
+    def take_fault(self, method: str, path: str) -> Fault | None:
+        for fault in self._faults:
+            if (fault.method is None or fault.method == method) and (
+                fault.path is None or fault.path == path
+            ):
+                self._faults.remove(fault)
+                return fault
+        if self._error_rate and self._rng.random() < self._error_rate:
+            return Fault(self._error_kind)
+        return None
+
+    def check_rate(self, username: str, method: str) -> tuple[float, dict[str, Any]] | None:
+        """None when allowed, else (retry_after, X-Ratelimit info); records allowed calls."""
+        if not self.rate_limits:
+            return None
+        now = self.monotonic()
+        if method in ("POST", "PUT", "DELETE"):
+            last = self._writes.get(username)
+            if last is not None and now - last < self.post_interval:
+                wait = self.post_interval - (now - last)
+                return wait, self._limit_info("AUTHED_API_POST_LIMIT", self.post_interval, 1, wait)
+            self._writes[username] = now
+            return None
+        gets = self._gets.setdefault(username, deque())
+        while gets and gets[0] <= now - self.get_window:
+            gets.popleft()
+        if len(gets) >= self.get_limit:
+            wait = gets[0] + self.get_window - now
+            name = "UNAUTHED_API_GET_LIMIT" if username == "" else "AUTHED_API_GET_LIMIT"
+            return wait, self._limit_info(name, self.get_window, self.get_limit, wait)
+        gets.append(now)
+        return None
+
+    def _limit_info(self, name: str, period: float, limit: int, wait: float) -> dict[str, Any]:
+        return {
+            "name": name,
+            "period": period,
+            "limit": limit,
+            "remaining": 0,
+            "until": iso(self.clock() + wait),
+        }
+
+    # ------------------------------------------------------------------ log queries
+
+    def requests_to(
+        self, path: str | None = None, method: str | None = None
+    ) -> list[LoggedRequest]:
+        return [
+            r
+            for r in self.requests
+            if (path is None or r.path == path) and (method is None or r.method == method)
+        ]
+
+    def clear_log(self) -> None:
+        self.requests.clear()
