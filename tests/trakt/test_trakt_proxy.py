@@ -89,7 +89,7 @@ async def test_every_request_goes_through_a_real_microsocks(
 ) -> None:
     binary = shutil.which("microsocks")
     if binary is None:
-        pytest.skip("microsocks is not installed (apt-get install -y microsocks)")
+        pytest.fail("microsocks is not installed (make test installs it)")
     port = free_port()
     log_path = tmp_path / "microsocks.log"
     with log_path.open("wb") as log:
