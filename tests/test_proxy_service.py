@@ -1,4 +1,4 @@
-"""The running service honours TRAKT_PROXY for every Trakt call, OAuth included (real microsocks)."""
+"""The service honours TRAKT_PROXY for every Trakt call, OAuth included (real microsocks)."""
 
 from __future__ import annotations
 
