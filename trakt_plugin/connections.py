@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import secrets
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
 import httpx
+from authlib.common.security import generate_token
 from sqlmodel import Session, select
 
 from .context import AppContext
@@ -29,6 +29,8 @@ log = logging.getLogger(__name__)
 
 # A redirect-flow state is good for 10 minutes and one use (SPEC §4).
 STATE_LIFETIME = timedelta(minutes=10)
+# Random characters in a state (≈ 190 bits): unguessable, so a forged callback is refused.
+STATE_LENGTH = 32
 TEST_CONNECTION_PATH = "/genres/movies"
 
 Reconnected = Callable[[str], Awaitable[None]]
@@ -297,7 +299,7 @@ class ConnectionService:
         """A redirect-flow URL with a fresh single-use state bound to the user."""
         self._require_user(user_id)
         auth = self._gateway.auth()
-        state = secrets.token_urlsafe(24)
+        state = generate_token(STATE_LENGTH)
         with self._ctx.session() as session, session.begin():
             session.add(
                 OAuthState(state=state, user_id=user_id, expires_at=utcnow() + STATE_LIFETIME)
