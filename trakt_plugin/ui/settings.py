@@ -25,11 +25,11 @@ SETUP_STEPS = {
 }
 
 
-def secret_row(label: str, value: str, test_id: str) -> None:
+def secret_row(label: str, value: str, test_id: str, masked: str = MASK) -> None:
     """A masked value with reveal and copy buttons; the value reaches the page only on click."""
     with ui.row().classes("items-center w-full").props(f"data-test={test_id}"):
         ui.label(label).classes("w-40 font-medium")
-        shown = ui.label(MASK).classes("font-mono text-sm break-all grow")
+        shown = ui.label(masked).classes("font-mono text-sm break-all grow")
         ui.button(icon="visibility", on_click=lambda: shown.set_text(value)).props(
             "flat dense"
         ).tooltip("Reveal")
@@ -105,7 +105,12 @@ def register(ctx: AppContext) -> None:
                 ui.label("Webhook URLs").classes("text-h6")
                 for source, steps in SETUP_STEPS.items():
                     url = f"{base}/webhooks/{source}?token={ctx.webhook_token}"
-                    secret_row(source.capitalize(), url, f"webhook-url-{source}")
+                    secret_row(
+                        source.capitalize(),
+                        url,
+                        f"webhook-url-{source}",
+                        masked=f"{base}/webhooks/{source}?token={MASK}",
+                    )
                     ui.label(steps).classes("text-xs text-grey-8 ml-40")
             with ui.card().classes("w-full"):
                 ui.label("Settings").classes("text-h6")

@@ -86,7 +86,8 @@ def register(ctx: AppContext) -> None:
                     connection_panel(ctx, str(user["id"]))
                     with ui.row().classes("items-center"):
                         source = ui.select(list(IDENTITY_SOURCES), value="plex", label="Server")
-                        external = ui.input("User id or name on that server")
+                        source.classes("w-32")
+                        external = ui.input("User id or name on that server").classes("w-64")
 
                         async def link(
                             uid: str = str(user["id"]),
