@@ -13,7 +13,7 @@ run: install
 	$(BIN)/trakt-plugin serve
 
 test: install-test debian-test-deps lint typecheck
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -m "not slow"
 
 # Full-size chaos and large-sync runs (the scaled-down versions run in `make test`).
 test-long: install-test debian-test-deps

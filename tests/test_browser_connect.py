@@ -21,13 +21,12 @@ def log_in(driver, service: Service) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_connect_refresh_reauth_disconnect_without_leaking_secrets(
-    service_factory, fake_trakt: FakeTraktServer  # type: ignore[no-untyped-def]
+    service_factory,
+    fake_trakt: FakeTraktServer,  # type: ignore[no-untyped-def]
 ) -> None:
     fake = fake_trakt.state
     fake.add_user("ivy_t", vip=True)
-    service: Service = service_factory(
-        fake_trakt.service_env(TRAKT_PLUGIN_ADMIN_PASSWORD=PASSWORD)
-    )
+    service: Service = service_factory(fake_trakt.service_env(TRAKT_PLUGIN_ADMIN_PASSWORD=PASSWORD))
     answers: list[str] = []
     seen_tokens: set[str] = set()
 

@@ -18,18 +18,23 @@ from nicegui import app, ui
 from nicegui.storage import Storage
 
 from . import __version__
-from .api import health, users
+from .api import health, ledger, scrobbles, users
+from .api import sync as sync_api
 from .api import trakt as trakt_api
 from .api.common import install_error_handlers, require_token
 from .config import LoadedSettings
 from .connections import ConnectionService, TraktGateway
 from .context import AppContext, build_context
+from .enrich_wiring import ENRICH_PAGES, enrich_router, install_enrich_jobs
 from .jobs import housekeeping, vip
 from .jobs.scheduler import add_periodic, build_scheduler
 from .logs import configure_logging
 from .oauth_callback import oauth_callback
+from .scrobble import install_scrobbling
+from .sync import SyncService
 from .ui import login, overview
 from .ui import settings as settings_page
+from .ui import sync as sync_page
 from .ui import users as users_page
 from .ui.theme import ASSETS_DIR
 
@@ -52,6 +57,10 @@ def build_api(ctx: AppContext) -> FastAPI:
     api.include_router(users.router)
     api.include_router(health.router)
     api.include_router(trakt_api.router)
+    api.include_router(scrobbles.router)
+    api.include_router(ledger.router)
+    api.include_router(sync_api.router)
+    api.include_router(enrich_router)
     return api
 
 
@@ -93,6 +102,14 @@ def install_scheduler(ctx: AppContext) -> None:
             lambda: vip.check_vip(ctx, ctx.services["connections"]),
             timedelta(seconds=ctx.settings.vip.check_interval),
         )
+        install_enrich_jobs(ctx, scheduler)
+        add_periodic(
+            scheduler,
+            "sync",
+            ctx.services["sync"].sync_all,
+            timedelta(seconds=ctx.settings.sync.sync_interval),
+        )
+        ctx.services["sync"].start()  # resumes runs a crash or shutdown interrupted
         log.info(
             "trakt-plugin %s ready on http://%s:%s",
             ctx.version,
@@ -115,6 +132,7 @@ def install_services(ctx: AppContext) -> None:
     connections.reset_interrupted()
     ctx.services["trakt"] = gateway
     ctx.services["connections"] = connections
+    ctx.services["sync"] = SyncService(ctx, gateway, connections)
 
 
 def build(ctx: AppContext) -> None:
@@ -123,9 +141,10 @@ def build(ctx: AppContext) -> None:
     app.add_static_files("/assets", str(ASSETS_DIR))
     install_root_routes(ctx)
     app.mount("/api/v1", build_api(ctx))
-    for page in (login, overview, users_page, settings_page):
+    for page in (login, overview, users_page, sync_page, settings_page, *ENRICH_PAGES):
         page.register(ctx)
     install_scheduler(ctx)
+    install_scrobbling(ctx, app)
 
 
 def serve(loaded: LoadedSettings, environ: Mapping[str, str]) -> None:

@@ -146,6 +146,8 @@ async def _handle(fake: FakeTrakt, request: Request) -> tuple[Response, bool]:
         peer=(client.host, client.port) if client else None,
     )
     fake.requests.append(entry)
+    if fake.latency:
+        await asyncio.sleep(fake.latency)
     drop = False
     try:
         response, drop = await _gate(fake, request, entry, headers, body)
@@ -408,8 +410,11 @@ def _watched_at(fake: FakeTrakt, value: Any) -> float:
         raise HTTPError(400, {"error": f"invalid watched_at {value!r}"}) from exc
 
 
-def _page(ctx: Ctx, items: list[Any]) -> Response:
-    """Answer one page of `items` with Trakt's pagination headers (limit clamped)."""
+def _page(
+    ctx: Ctx, items: list[Any], convert: Callable[[Any], Any] | None = None
+) -> Response:
+    """Answer one page of `items` with Trakt's pagination headers (limit clamped); `convert`
+    turns the page's items into JSON (so a 100k-item list is not all converted per page)."""
     fake = ctx.fake
     try:
         page = max(1, int(ctx.query.get("page", 1)))
@@ -420,6 +425,8 @@ def _page(ctx: Ctx, items: list[Any]) -> Response:
     count = len(items)
     page_count = max(1, -(-count // limit))
     chunk = items[(page - 1) * limit : page * limit]
+    if convert is not None:
+        chunk = [convert(item) for item in chunk]
     headers = {
         "X-Pagination-Page": str(page),
         "X-Pagination-Limit": str(limit),
@@ -581,8 +588,9 @@ async def remove_history(ctx: Ctx) -> Response:
     targets = {id(item) for item, _ in _history_targets(fake, ctx.body, not_found)}
     doomed.extend(p for p in mine if id(p.item) in targets)
     deleted = {"movies": 0, "episodes": 0}
-    for play in {id(p): p for p in doomed}.values():
-        fake.plays.remove(play)
+    unique = list({id(p): p for p in doomed}.values())
+    fake.remove_plays(unique)
+    for play in unique:
         deleted[f"{play.item.type}s"] += 1
         fake.touch(username, f"{play.item.type}s", "watched_at")
     return JSONResponse({"deleted": deleted, "not_found": not_found})
@@ -593,7 +601,7 @@ async def _get_history(ctx: Ctx) -> Response:
     assert username is not None
     kind = ctx.params.get("type")
     item_id = ctx.params.get("id")
-    plays = fake.history(username)
+    plays = fake.sorted_history(username)
     if kind is not None:
         if kind not in ("movies", "shows", "seasons", "episodes"):
             raise HTTPError(404)
@@ -617,8 +625,8 @@ async def _get_history(ctx: Ctx) -> Response:
             plays = [p for p in plays if p.watched_at <= end]
     except ValueError as exc:
         raise HTTPError(400, {"error": "start_at/end_at must be ISO 8601"}) from exc
-    plays.sort(key=lambda p: (p.watched_at, p.id), reverse=True)
-    return _page(ctx, [p.as_json() for p in plays])
+    full = "full" in ctx.query.get("extended", "")
+    return _page(ctx, plays, lambda p: p.as_json(full))
 
 
 route("GET", "/sync/history")(_get_history)

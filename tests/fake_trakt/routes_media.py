@@ -188,12 +188,21 @@ async def search_id(ctx: Ctx) -> Response:
         raise HTTPError(404)
     wanted: Any = int(raw) if id_type != "imdb" and raw.isdigit() else raw
     kinds = ctx.query.get("type", "movie,show,episode,person").split(",")
+    full = "full" in (ctx.query.get("extended") or "")
     hits = [
-        {"type": item.type, "score": 1000, **item.media()}
+        {"type": item.type, "score": 1000, **_media_full(item, full)}
         for item in ctx.fake.items
         if item.type in kinds and item.ids.get(id_type) == wanted
     ]
     return _page(ctx, hits)
+
+
+def _media_full(item: Item, full: bool) -> dict[str, Any]:
+    """`item.media()`; with extended=full the found object also carries its runtime."""
+    media = item.media()
+    if full:
+        media[item.type]["runtime"] = item.runtime
+    return media
 
 
 def _lookup(fake: FakeTrakt, kind: str, raw: str) -> Item:
@@ -225,7 +234,7 @@ async def show_summary(ctx: Ctx) -> Response:
     return JSONResponse(_full(item, ctx.query.get("extended")))
 
 
-def _ratings(item: Item, extended: str | None) -> dict[str, Any]:
+def _ratings(fake: FakeTrakt, item: Item, extended: str | None) -> dict[str, Any]:
     """Deterministic multi-source ratings; `all` gives every block (some null), else Trakt's."""
     seed = int(item.ids.get("trakt") or 1)
     trakt = {"rating": 7 + (seed % 30) / 10, "votes": seed * 3, "distribution": {"10": seed}}
@@ -247,19 +256,22 @@ def _ratings(item: Item, extended: str | None) -> dict[str, Any]:
     }  # fmt: skip
     if item.type == "movie":
         blocks["letterboxd"] = {"rating": 4.1, "votes": 0, "link": None}
+    trakt_id = item.ids.get("trakt")
+    if isinstance(trakt_id, int):
+        blocks.update(fake.extra_ratings.get((item.type, trakt_id), {}))
     return blocks
 
 
 @route("GET", "/movies/{id}/ratings", auth="optional")
 async def movie_ratings(ctx: Ctx) -> Response:
     item = _lookup(ctx.fake, "movie", ctx.params["id"])
-    return JSONResponse(_ratings(item, ctx.query.get("extended")))
+    return JSONResponse(_ratings(ctx.fake, item, ctx.query.get("extended")))
 
 
 @route("GET", "/shows/{id}/ratings", auth="optional")
 async def show_ratings(ctx: Ctx) -> Response:
     item = _lookup(ctx.fake, "show", ctx.params["id"])
-    return JSONResponse(_ratings(item, ctx.query.get("extended")))
+    return JSONResponse(_ratings(ctx.fake, item, ctx.query.get("extended")))
 
 
 @route("GET", "/shows/{id}/seasons/{season}/episodes/{number}/ratings", auth="optional")
@@ -270,7 +282,7 @@ async def episode_ratings(ctx: Ctx) -> Response:
             str(episode.season) == ctx.params["season"]
             and str(episode.number) == ctx.params["number"]
         ):
-            return JSONResponse(_ratings(episode, ctx.query.get("extended")))
+            return JSONResponse(_ratings(ctx.fake, episode, ctx.query.get("extended")))
     raise HTTPError(404)
 
 

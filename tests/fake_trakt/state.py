@@ -168,14 +168,17 @@ class Play:
     watched_at: float
     action: str
 
-    def as_json(self) -> dict[str, Any]:
-        return {
+    def as_json(self, full: bool = False) -> dict[str, Any]:
+        data = {
             "id": self.id,
             "watched_at": iso(self.watched_at),
             "action": self.action,
             "type": self.item.type,
             **self.item.media(),
         }
+        if full:  # extended=full: runtimes (minutes) on the movie or episode
+            data[self.item.type]["runtime"] = self.item.runtime
+        return data
 
 
 @dataclass
@@ -280,6 +283,8 @@ class FakeTrakt:
         self.ratings: dict[str, dict[int, tuple[int, float]]] = {}  # user → id(item) → rating
         self.lists: dict[str, list[UserList]] = {}
         self.activities: dict[str, dict[str, Any]] = {}
+        # (type, trakt id) → rating blocks that replace the generated ones (e.g. a "mal" score)
+        self.extra_ratings: dict[tuple[str, int], dict[str, Any]] = {}
         self.requests: list[LoggedRequest] = []
         self.refresh_reuse: list[str] = []  # refresh tokens presented a second time
         self.refreshes = 0
@@ -287,8 +292,16 @@ class FakeTrakt:
         self._faults: deque[Fault] = deque()
         self._error_rate = 0.0
         self._error_kind: int | str = 503
+        self._error_kinds: tuple[int | str, ...] = ()
+        self._error_prefixes: tuple[str, ...] = ()
         self._rng = random.Random(seed)
         self._ids = itertools.count(1_000_000_001)
+        # sync tests: large histories (seed_history), an indexed catalogue, response latency
+        self.plays_version = 0
+        self.latency = 0.0  # seconds every API answer waits (to cut a run mid-way)
+        self._sorted_history: dict[str, tuple[tuple[int, int, int], list[Play]]] = {}
+        self._index: dict[tuple[str, str, Any], Item] = {}
+        self._index_size = -1
         self._writes: dict[str, float] = {}
         self._gets: dict[str, deque[float]] = {}
         self.seed_catalogue()
@@ -438,6 +451,14 @@ class FakeTrakt:
 
     def find(self, type: str, ids: dict[str, Any], keys: tuple[str, ...]) -> Item | None:
         """The catalogue item of `type` matching any of `ids` restricted to `keys`."""
+        if len(self.items) > 1000:  # large seeded catalogues: by index
+            index = self._catalogue_index()
+            for key in keys:
+                if key in ids and ids[key] is not None:
+                    hit = index.get((type, key, ids[key]))
+                    if hit is not None:
+                        return hit
+            return None
         for item in self.items:
             if item.type != type:
                 continue
@@ -478,6 +499,7 @@ class FakeTrakt:
     def add_play(self, username: str, item: Item, watched_at: float, action: str = "watch") -> Play:
         play = Play(next(self._ids), username, item, float(int(watched_at) // 60 * 60), action)
         self.plays.append(play)
+        self.plays_version += 1
         self.touch(username, f"{item.type}s", "watched_at")
         # Trakt drops watched items from the watchlist (a show/season on its first episode)
         watched = {id(item), id(item.show)} if item.show is not None else {id(item)}
@@ -489,6 +511,77 @@ class FakeTrakt:
 
     def history(self, username: str) -> list[Play]:
         return [p for p in self.plays if p.username == username]
+
+    def sorted_history(self, username: str) -> list[Play]:
+        """The user's plays newest first (cached until the plays change: 100k-play pages)."""
+        version = (id(self.plays), len(self.plays), self.plays_version)
+        cached = self._sorted_history.get(username)
+        if cached is None or cached[0] != version:
+            plays = self.history(username)
+            plays.sort(key=lambda p: (p.watched_at, p.id), reverse=True)
+            cached = self._sorted_history[username] = (version, plays)
+        return cached[1]
+
+    def remove_plays(self, doomed: list[Play]) -> None:
+        gone = {id(p) for p in doomed}
+        self.plays[:] = [p for p in self.plays if id(p) not in gone]
+        self.plays_version += 1
+
+    def _catalogue_index(self) -> dict[tuple[str, str, Any], Item]:
+        if self._index_size != len(self.items):
+            index: dict[tuple[str, str, Any], Item] = {}
+            for item in reversed(self.items):  # the first item wins, as in the linear scan
+                for key, value in item.ids.items():
+                    if value is not None:
+                        index[(item.type, key, value)] = item
+            self._index, self._index_size = index, len(self.items)
+        return self._index
+
+    def seed_history(
+        self,
+        username: str,
+        n: int,
+        *,
+        start: float = 1_600_000_000.0,
+        step: float = 600.0,
+        episodes_share: float = 0.5,
+        catalogue: int | None = None,
+    ) -> list[Play]:
+        """`n` plays, `step` seconds apart from `start`, over a generated catalogue of movies
+        and one show's episodes (fast: no per-play bookkeeping). Returns the plays, oldest first.
+        """
+        if username not in self.users:
+            self.add_user(username)
+        size = catalogue or max(1, min(n, 5000))
+        base = 5_000_000 + len(self.items) * 10
+        movies = [
+            Item("movie", f"Movie {i}", 1950 + i % 70,
+                 {"trakt": base + i, "slug": f"movie-{base + i}", "imdb": f"tt{base + i:08d}",
+                  "tmdb": base + i}, 90 + i % 60)
+            for i in range(size)
+        ]  # fmt: skip
+        show = Item("show", f"Show {base}", 2000, {"trakt": base + 9_999_999,
+                    "slug": f"show-{base}", "tvdb": base, "tmdb": base, "imdb": f"tt9{base}"},
+                    45)  # fmt: skip
+        episodes = [
+            Item("episode", f"Episode {i}", None,
+                 {"trakt": base + 20_000_000 + i, "tvdb": base + 20_000_000 + i,
+                  "tmdb": base + 20_000_000 + i}, 45, show=show, season=1 + i // 100,
+                 number=1 + i % 100)
+            for i in range(size)
+        ]  # fmt: skip
+        self.items.extend([*movies, show, *episodes])
+        out = []
+        for i in range(n):
+            pool = episodes if (i * episodes_share) % 1 + episodes_share >= 1 else movies
+            item = pool[i % len(pool)]
+            when = float(int(start + i * step) // 60 * 60)
+            out.append(Play(next(self._ids), username, item, when, "watch"))
+        self.plays.extend(out)
+        self.plays_version += 1
+        self.touch(username, "movies", "watched_at")
+        self.touch(username, "episodes", "watched_at")
+        return out
 
     def touch(self, username: str, group: str, key: str) -> None:
         now = iso(self.clock())
@@ -524,9 +617,23 @@ class FakeTrakt:
         for _ in range(n):
             self._faults.append(Fault(kind, method, path, retry_after))
 
-    def set_error_rate(self, rate: float, kind: int | str = 503, seed: int = 0) -> None:
-        """Fail a random share of requests (seeded, so runs repeat)."""
+    def set_error_rate(
+        self,
+        rate: float,
+        kind: int | str = 503,
+        seed: int = 0,
+        *,
+        kinds: tuple[int | str, ...] = (),
+        paths: tuple[str, ...] = (),
+    ) -> None:
+        """Fail a random share of requests (seeded, so runs repeat).
+
+        `kinds` mixes several faults (each failure picks one at random, e.g. 500, 502, 520,
+        "hang", "drop_after_processing"); `paths` limits the faults to paths starting with one
+        of these prefixes (e.g. the scrobble and history endpoints, not OAuth).
+        """
         self._error_rate, self._error_kind = rate, kind
+        self._error_kinds, self._error_prefixes = kinds, paths
         self._rng = random.Random(seed)
 
     def take_fault(self, method: str, path: str) -> Fault | None:
@@ -536,7 +643,11 @@ class FakeTrakt:
             ):
                 self._faults.remove(fault)
                 return fault
+        if self._error_prefixes and not path.startswith(self._error_prefixes):
+            return None
         if self._error_rate and self._rng.random() < self._error_rate:
+            if self._error_kinds:
+                return Fault(self._rng.choice(self._error_kinds))
             return Fault(self._error_kind)
         return None
 

@@ -11,7 +11,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Literal
 
-from sqlalchemy import UniqueConstraint
+from sqlalchemy import BigInteger, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 IdentitySource = Literal["revenge", "plex", "jellyfin", "emby"]
@@ -102,3 +102,285 @@ class OAuthState(SQLModel, table=True):
     state: str = Field(primary_key=True, max_length=100)
     user_id: str = Field(foreign_key="user.id", ondelete="CASCADE")
     expires_at: datetime
+
+
+# ---------------------------------------------------------------- scrobbling (issue 4)
+
+# Outbox row statuses: pending (waiting or parked), sent, skipped, dead, discarded (by a person).
+ScrobbleStatus = Literal["pending", "sent", "skipped", "dead", "discarded"]
+SCROBBLE_STATUSES: tuple[str, ...] = ("pending", "sent", "skipped", "dead", "discarded")
+
+
+class WebhookEvent(SQLModel, table=True):
+    """One accepted webhook delivery, normalised (kept ``events.retention_days``).
+
+    ``body_hash`` (source + raw body) detects a repeated delivery of the same webhook.
+    """
+
+    id: int | None = Field(default=None, primary_key=True)
+    received_at: datetime = Field(default_factory=utcnow, index=True)
+    source: str = Field(max_length=16)
+    user_id: str | None = Field(default=None, max_length=36, index=True)
+    identity_id: int | None = None
+    kind: str = Field(max_length=16)
+    raw_kind: str = Field(max_length=60)
+    media_type: str = Field(max_length=16)
+    session_key: str = Field(max_length=400)
+    item_key: str = Field(max_length=400)
+    title: str | None = Field(default=None, max_length=400)
+    progress: float | None = None
+    occurred_at: datetime
+    body_hash: str = Field(max_length=64, index=True)
+    note: str = Field(default="", max_length=200)
+    event_json: str
+
+
+class PlaybackSession(SQLModel, table=True):
+    """Policy state of one playback session (``owner``: a user id or ``identity:<id>``)."""
+
+    owner: str = Field(primary_key=True, max_length=60)
+    session_key: str = Field(primary_key=True, max_length=400)
+    item_key: str = Field(max_length=400, index=True)
+    state_json: str
+    item: str  # JSON, Trakt's shape: what an idle finalise records and sends
+    title: str | None = Field(default=None, max_length=400)
+    source: str = Field(max_length=16)
+    # When a new playback with its own start began here (ends the dedupe of older completions).
+    new_playback_at: datetime | None = None
+    last_event_at: datetime | None = Field(default=None, index=True)
+    # True while the session is open (not completed, not stopped): idle finalising looks here.
+    open: bool = Field(default=True, index=True)
+
+
+class Play(SQLModel, table=True):
+    """The ledger: one completed playback of a user (``user_id`` None while unlinked)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: str | None = Field(
+        default=None, foreign_key="user.id", index=True, ondelete="CASCADE"
+    )
+    identity_id: int | None = Field(default=None, index=True)
+    item: str  # JSON, Trakt's shape (SPEC §9.1)
+    item_key: str = Field(max_length=400, index=True)
+    watched_at: datetime
+    source: str = Field(max_length=16)
+    event_id: int | None = None
+    trakt_history_id: int | None = Field(default=None, sa_type=BigInteger)
+    created_at: datetime = Field(default_factory=utcnow)
+    # Minutes, when known (imports use extended=full); stats count watch time with it (§8).
+    runtime: int | None = None
+
+
+class Scrobble(SQLModel, table=True):
+    """One Trakt call in the durable outbox, committed with the event that caused it."""
+
+    __table_args__ = (Index("ix_scrobble_user_status", "user_id", "status", "id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: str = Field(foreign_key="user.id", ondelete="CASCADE")
+    action: str = Field(max_length=20)
+    status: str = Field(default="pending", max_length=12, index=True)
+    item: str  # JSON, Trakt's shape (SPEC §9.1)
+    item_key: str = Field(max_length=400)
+    session_key: str = Field(max_length=400)
+    progress: float | None = None
+    event_time: datetime
+    watched_at: datetime | None = None
+    completion: bool = False
+    event_id: int | None = None
+    play_id: int | None = None
+    attempts: int = 0
+    last_error: str | None = None
+    next_attempt_at: datetime | None = None
+    last_attempt_at: datetime | None = None
+    # Give-up clock: starts at the first failure, stops while parked (SPEC §4).
+    first_failed_at: datetime | None = None
+    parked_at: datetime | None = None
+    # A write may have reached Trakt without an answer: check the history before re-sending.
+    ambiguous: bool = False
+    # Which identification of the item to use next (advanced after a 404).
+    ident: int = 0
+    trakt_history_id: int | None = Field(default=None, sa_type=BigInteger)
+    created_at: datetime = Field(default_factory=utcnow)
+    sent_at: datetime | None = None
+
+
+class RejectedDelivery(SQLModel, table=True):
+    """A webhook body that was refused (400/413/415), kept for diagnosis (bounded)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    received_at: datetime = Field(default_factory=utcnow)
+    source: str = Field(max_length=40)
+    status: int
+    reason: str = Field(max_length=300)
+    content_type: str | None = Field(default=None, max_length=200)
+    size: int
+    body: bytes
+
+
+# ---------------------------------------------------------------- enrichment, stats, VIP (issue 6)
+
+
+class MetadataItem(SQLModel, table=True):
+    """A cached metadata answer for one movie, show or episode (``key``: ``<kind>:<trakt id>``).
+
+    Ids and ratings have their own fetch times because their TTLs differ (SPEC §8).
+    """
+
+    key: str = Field(primary_key=True, max_length=60)
+    kind: str = Field(max_length=10)
+    trakt_id: int | None = Field(default=None, sa_type=BigInteger)
+    title: str | None = Field(default=None, max_length=400)
+    year: int | None = None
+    ids: str  # JSON: every id Trakt knows
+    runtime: int | None = None
+    show: str | None = None  # JSON {"title", "year", "ids"} for episodes
+    season: int | None = None
+    number: int | None = None
+    ids_fetched_at: datetime
+    ratings: str | None = None  # JSON {"<source>": {...}}; None until fetched
+    ratings_fetched_at: datetime | None = None
+
+
+class MetadataAlias(SQLModel, table=True):
+    """Every id of a cached item points at it, so a lookup by any of them needs no request."""
+
+    kind: str = Field(primary_key=True, max_length=10)
+    id_type: str = Field(primary_key=True, max_length=8)
+    value: str = Field(primary_key=True, max_length=200)
+    item_key: str = Field(
+        foreign_key="metadataitem.key", index=True, max_length=60, ondelete="CASCADE"
+    )
+
+
+class TraktUserCache(SQLModel, table=True):
+    """A per-user Trakt answer kept as JSON: ``stats``, ``recommendations``, ``lists`` (marker)."""
+
+    user_id: str = Field(
+        primary_key=True, foreign_key="user.id", max_length=36, ondelete="CASCADE"
+    )
+    name: str = Field(primary_key=True, max_length=40)
+    data: str
+    fetched_at: datetime
+
+
+class TraktList(SQLModel, table=True):
+    """A VIP user's personal Trakt list, imported."""
+
+    __table_args__ = (UniqueConstraint("user_id", "trakt_id", name="uq_traktlist_user_trakt"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: str = Field(foreign_key="user.id", index=True, max_length=36, ondelete="CASCADE")
+    trakt_id: int = Field(sa_type=BigInteger)
+    slug: str | None = Field(default=None, max_length=200)
+    name: str = Field(max_length=400)
+    description: str | None = None
+    privacy: str | None = Field(default=None, max_length=20)
+    item_count: int = 0
+    position: int = 0
+    updated_at: datetime | None = None
+    imported_at: datetime = Field(default_factory=utcnow)
+
+
+class TraktListItem(SQLModel, table=True):
+    """One item of an imported list, in Trakt's media-item shape (SPEC §9.1)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    list_id: int = Field(foreign_key="traktlist.id", index=True, ondelete="CASCADE")
+    rank: int = 0
+    type: str = Field(max_length=16)
+    item: str  # JSON
+    listed_at: datetime | None = None
+    notes: str | None = None
+
+
+# ---------------------------------------------------------------- sync (issue 5)
+
+# Run statuses (SPEC §7); queued and running are the "active" ones (one per user at a time).
+SyncStatus = Literal["queued", "running", "succeeded", "partial", "failed"]
+ACTIVE_RUN_STATUSES: tuple[str, ...] = ("queued", "running")
+
+
+class SyncRun(SQLModel, table=True):
+    """One sync run: what was asked, how it went, and the checkpoint it resumes from."""
+
+    __table_args__ = (Index("ix_syncrun_user_created", "user_id", "created_at"),)
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    user_id: str = Field(foreign_key="user.id", ondelete="CASCADE")
+    kind: str = Field(max_length=12)
+    direction: str = Field(max_length=16)
+    dry_run: bool = False
+    status: str = Field(default="queued", max_length=12, index=True)
+    trigger: str = Field(default="api", max_length=16)
+    undo_of: str | None = Field(default=None, max_length=36)
+    steps: str = "[]"  # JSON [[kind, direction], ...]
+    imported: int = 0
+    added: int = 0
+    removed: int = 0
+    skipped: int = 0
+    not_found: int = 0
+    requests: int = 0
+    progress_done: int = 0
+    progress_total: int = 0
+    error: str | None = None
+    checkpoint: str = "{}"  # JSON: completed steps, current phase, page or batch
+    created_at: datetime = Field(default_factory=utcnow)
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+
+class SyncRunItem(SQLModel, table=True):
+    """Per-item outcome of a run (bulk-inserted a page or batch at a time)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    run_id: str = Field(foreign_key="syncrun.id", index=True, ondelete="CASCADE", max_length=36)
+    kind: str = Field(max_length=12)
+    action: str = Field(max_length=16)
+    outcome: str = Field(max_length=16)
+    item: str  # JSON, Trakt's shape (+ watched_at / rating where it applies)
+    detail: str | None = Field(default=None, max_length=200)
+    play_id: int | None = None
+    trakt_id: int | None = Field(default=None, sa_type=BigInteger)
+
+
+class SyncMarker(SQLModel, table=True):
+    """Per user and kind: Trakt's last_activities fingerprint at the end of the last good sync."""
+
+    user_id: str = Field(primary_key=True, foreign_key="user.id", ondelete="CASCADE")
+    kind: str = Field(primary_key=True, max_length=12)
+    marker: str
+    synced_at: datetime = Field(default_factory=utcnow)
+
+
+class WatchlistEntry(SQLModel, table=True):
+    """The local watchlist. ``synced_at``: on both sides at the last sync; ``deleted_at``: a
+    tombstone kept until the deletion reached Trakt; ``hold``: an undone export (not re-sent)."""
+
+    __table_args__ = (Index("ix_watchlistentry_user_key", "user_id", "item_key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: str = Field(foreign_key="user.id", ondelete="CASCADE")
+    type: str = Field(max_length=8)
+    item: str  # JSON, Trakt's shape
+    item_key: str = Field(max_length=400)
+    added_at: datetime = Field(default_factory=utcnow)
+    trakt_list_id: int | None = Field(default=None, sa_type=BigInteger)
+    synced_at: datetime | None = None
+    deleted_at: datetime | None = None
+    hold: bool = False
+
+
+class RatingEntry(SQLModel, table=True):
+    """A local rating (1-10). ``synced``: equal to Trakt's at the last sync."""
+
+    __table_args__ = (Index("ix_ratingentry_user_key", "user_id", "item_key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: str = Field(foreign_key="user.id", ondelete="CASCADE")
+    type: str = Field(max_length=8)
+    item: str
+    item_key: str = Field(max_length=400)
+    rating: int
+    rated_at: datetime = Field(default_factory=utcnow)
+    synced: bool = False

@@ -10,9 +10,10 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from sqlalchemy import update
 from sqlmodel import Session, col, select
 
-from .models import AppSecret, AppSetting, Identity, TraktConnection, User, utcnow
+from .models import AppSecret, AppSetting, Identity, Play, TraktConnection, User, utcnow
 
 # ---------------------------------------------------------------- users
 
@@ -76,6 +77,13 @@ def link_identity(
     identity.name = name or identity.name
     session.add(identity)
     session.flush()
+    # Plays recorded while the identity was unlinked become this user's history (SPEC §4);
+    # the next sync exports them.
+    session.execute(
+        update(Play)
+        .where(col(Play.identity_id) == identity.id, col(Play.user_id).is_(None))
+        .values(user_id=user_id)
+    )
     return identity
 
 

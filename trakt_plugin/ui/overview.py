@@ -7,10 +7,12 @@ from datetime import datetime
 
 from fastapi.responses import RedirectResponse
 from nicegui import run, ui
+from sqlalchemy import func
 from sqlmodel import select
 
 from ..context import AppContext
-from ..store.models import TraktConnection, User, as_utc
+from ..store.models import Scrobble, TraktConnection, User, as_utc
+from .scrobbles import now_playing
 from .theme import frame, login_redirect
 
 STATE_COLOURS = {
@@ -30,6 +32,13 @@ class UserCard:
     vip: bool
     expires_at: datetime | None
     last_error: str | None
+
+
+def outbox_counts(ctx: AppContext) -> dict[str, int]:
+    """Scrobble calls per status (pending, dead, ...)."""
+    with ctx.session() as session:
+        rows = session.exec(select(Scrobble.status, func.count()).group_by(Scrobble.status)).all()
+    return {status: int(count) for status, count in rows}
 
 
 def load_cards(ctx: AppContext) -> list[UserCard]:
@@ -83,6 +92,16 @@ def register(ctx: AppContext) -> None:
                         + ", ".join(needing_reauth)
                         + ". Their plays are kept and go out after reconnecting."
                     )
+            outbox = await run.io_bound(outbox_counts, ctx) or {}
+            if outbox.get("dead"):
+                with ui.card().classes("w-full bg-orange-1").props("data-test=dead-alert"):
+                    ui.label(f"{outbox['dead']} scrobble call(s) failed for good.")
+                    ui.link("Retry or discard them on the Scrobbles page", "/scrobbles")
+            await now_playing(ctx)
+            ui.label(
+                f"Outbox: {outbox.get('pending', 0)} waiting, {outbox.get('sent', 0)} sent, "
+                f"{outbox.get('dead', 0)} failed"
+            ).classes("text-sm text-grey-8")
             ui.label("People").classes("text-h6").mark("overview-title")
             if not cards:
                 with ui.card().props("data-test=no-users"):

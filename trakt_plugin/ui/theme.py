@@ -17,6 +17,10 @@ ICON_URL = "/assets/icon.svg"
 NAV = [
     ("Overview", "/", "dashboard"),
     ("Users", "/users", "group"),
+    ("Sync", "/sync", "sync"),
+    ("Stats", "/stats", "bar_chart"),
+    ("Metadata", "/metadata", "travel_explore"),
+    ("Scrobbles", "/scrobbles", "playlist_play"),
     ("Settings", "/settings", "settings"),
 ]
 

@@ -13,6 +13,7 @@ from ..store import repo
 from ..store.models import IDENTITY_SOURCES
 from .connect import connection_panel
 from .theme import frame, login_redirect
+from .vip import vip_link
 
 
 def _add_user(ctx: AppContext, name: str) -> None:
@@ -84,6 +85,7 @@ def register(ctx: AppContext) -> None:
                     assert isinstance(identities, list)
                     ui.label(", ".join(identities) or "No media-server accounts linked yet.")
                     connection_panel(ctx, str(user["id"]))
+                    vip_link(str(user["id"]))
                     with ui.row().classes("items-center"):
                         source = ui.select(list(IDENTITY_SOURCES), value="plex", label="Server")
                         source.classes("w-32")

@@ -1,0 +1,275 @@
+"""Metadata lookups, stats and the VIP features (SPEC §8, shapes in §9.1)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, HTTPException, Query
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..enrich import enrichment
+from ..enrich.ids import InvalidLookup, Lookup, make_lookup
+from ..enrich.metadata import (
+    BATCH_LIMIT,
+    EnrichmentOff,
+    Metadata,
+    NotKnown,
+    TraktNotConfigured,
+    UpstreamFailed,
+)
+from ..enrich.vip import FeatureUnavailable
+from .common import ERRORS, Ctx, Cursor, Limit
+
+router = APIRouter(tags=["enrichment"], responses=ERRORS)
+
+UPSTREAM: dict[int | str, dict[str, Any]] = {
+    409: {"description": "the Trakt app credentials are not configured"},
+    502: {"description": "Trakt (or the proxy) failed; the error says which"},
+}
+VIP_ERRORS: dict[int | str, dict[str, Any]] = {
+    **UPSTREAM,
+    403: {"description": "not available to this user; the error gives the reason (VIP gate)"},
+}
+IdQuery = Annotated[str | None, Query(max_length=200)]
+Refresh = Annotated[bool, Query(description="read Trakt now instead of the stored copy")]
+
+
+# ---------------------------------------------------------------- shapes
+
+
+class RatingOut(BaseModel):
+    rating: float | None
+    votes: int | None
+    link: str | None = None
+    state: str | None = None
+    user_rating: float | None = None
+    user_state: str | None = None
+
+
+class ShowRef(BaseModel):
+    title: str | None
+    year: int | None
+    ids: dict[str, int | str]
+
+
+class MetadataOut(BaseModel):
+    type: str
+    title: str | None
+    year: int | None
+    ids: dict[str, int | str]
+    ratings: dict[str, RatingOut] | None = Field(
+        description="by source (trakt, imdb, tmdb, rotten_tomatoes, metascore, letterboxd, "
+        "mal); null when metadata.fetch_ratings is off"
+    )
+    cached_at: datetime = Field(description="when the oldest part of this answer was fetched")
+    runtime: int | None = None
+    show: ShowRef | None = None
+    season: int | None = None
+    number: int | None = None
+
+
+class BatchIn(BaseModel):
+    # Entries are checked one by one: a bad entry answers `{"error"}` in its place.
+    items: list[Any] = Field(
+        max_length=BATCH_LIMIT, description='each `{"type": "movie", "imdb": "tt…"}`'
+    )
+
+
+class BatchError(BaseModel):
+    error: str
+
+
+class BatchOut(BaseModel):
+    items: list[MetadataOut | BatchError]
+
+
+class DayOut(BaseModel):
+    date: str
+    plays: int
+    minutes: int
+
+
+class WeekOut(BaseModel):
+    week: str = Field(description="ISO week, e.g. 2026-W47")
+    minutes: int
+    plays: int
+
+
+class TopShowOut(BaseModel):
+    show: str
+    plays: int
+    ids: dict[str, Any]
+
+
+class TotalsOut(BaseModel):
+    plays: int
+    minutes: int
+    unknown_runtime: int = Field(description="plays whose runtime is not known (0 minutes)")
+
+
+class LocalStatsOut(BaseModel):
+    plays_per_day: list[DayOut]
+    minutes_per_week: list[WeekOut]
+    top_shows: list[TopShowOut]
+    per_source: dict[str, int]
+    totals: TotalsOut
+
+
+class StatsOut(BaseModel):
+    trakt: dict[str, Any] | None = Field(
+        description="Trakt's /users/:id/stats object (cached 1 h); null when not connected"
+    )
+    trakt_cached_at: datetime | None
+    local: LocalStatsOut
+
+
+class TraktListOut(BaseModel):
+    name: str
+    trakt_id: int
+    slug: str | None
+    description: str | None
+    privacy: str | None
+    item_count: int
+    items: list[dict[str, Any]] = Field(
+        description='media items like `{"type": "movie", "movie": {…}}` plus rank, listed_at'
+    )
+
+
+class ListsOut(BaseModel):
+    items: list[TraktListOut]
+    next_cursor: str | None
+
+
+class RecommendationOut(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    title: str | None
+    year: int | None
+    ids: dict[str, int | str]
+    favorited_by: list[dict[str, Any]] = []
+    recommended_by: list[dict[str, Any]] = []
+
+
+class RecommendationsOut(BaseModel):
+    movies: list[RecommendationOut]
+    shows: list[RecommendationOut]
+    fetched_at: datetime | None
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def _invalid(exc: InvalidLookup) -> JSONResponse:
+    return JSONResponse({"error": f"{exc.field}: {exc.message}", "field": exc.field}, 422)
+
+
+def _upstream(exc: UpstreamFailed) -> HTTPException:
+    return HTTPException(409 if isinstance(exc, TraktNotConfigured) else 502, str(exc))
+
+
+def _out(answer: Metadata) -> MetadataOut:
+    return MetadataOut.model_validate(answer.public())
+
+
+def _entry(raw: object) -> Lookup | InvalidLookup:
+    if not isinstance(raw, dict):
+        return InvalidLookup("type", "each item is an object with a type and one id")
+    try:
+        return make_lookup(raw.get("type"), raw)
+    except InvalidLookup as exc:
+        return exc
+
+
+# ---------------------------------------------------------------- metadata
+
+
+@router.get(
+    "/metadata/{kind}",
+    response_model=MetadataOut,
+    response_model_exclude_unset=True,
+    responses={**UPSTREAM, 404: {"description": "unknown item, or enrichment turned off"}},
+)
+async def metadata(
+    ctx: Ctx,
+    kind: Literal["movie", "show", "episode"],
+    imdb: IdQuery = None,
+    tmdb: IdQuery = None,
+    tvdb: IdQuery = None,
+    trakt: IdQuery = None,
+    slug: IdQuery = None,
+) -> MetadataOut | JSONResponse:
+    """Title, year, every known id and (with fetch_ratings) each source's rating; cached."""
+    given = {"imdb": imdb, "tmdb": tmdb, "tvdb": tvdb, "trakt": trakt, "slug": slug}
+    try:
+        lookup = make_lookup(kind, given)
+    except InvalidLookup as exc:
+        return _invalid(exc)
+    try:
+        return _out(await enrichment(ctx).metadata.lookup(lookup))
+    except (EnrichmentOff, NotKnown) as exc:
+        raise HTTPException(404, str(exc)) from None
+    except UpstreamFailed as exc:
+        raise _upstream(exc) from None
+
+
+@router.post(
+    "/metadata/batch",
+    response_model=BatchOut,
+    response_model_exclude_unset=True,
+    responses={404: {"description": "enrichment turned off"}},
+)
+async def metadata_batch(ctx: Ctx, body: BatchIn) -> BatchOut:
+    """Up to 100 lookups, answered in the same order; each a metadata object or `{error}`."""
+    entries = [_entry(raw) for raw in body.items]
+    try:
+        answers = await enrichment(ctx).metadata.batch(entries)
+    except EnrichmentOff as exc:
+        raise HTTPException(404, str(exc)) from None
+    return BatchOut(items=[BatchError(error=a) if isinstance(a, str) else _out(a) for a in answers])
+
+
+# ---------------------------------------------------------------- stats
+
+
+@router.get("/users/{user_id}/stats", response_model=StatsOut)
+async def stats(ctx: Ctx, user_id: str) -> dict[str, Any]:
+    """Trakt's user stats (cached 1 h) and local stats from the play ledger."""
+    try:
+        return await enrichment(ctx).stats.stats(user_id)
+    except LookupError:
+        raise HTTPException(404, "user not found") from None
+
+
+# ---------------------------------------------------------------- VIP features
+
+
+@router.get("/users/{user_id}/lists", response_model=ListsOut, responses=VIP_ERRORS)
+async def lists(
+    ctx: Ctx, user_id: str, limit: Limit = 100, cursor: Cursor = None, refresh: Refresh = False
+) -> dict[str, Any]:
+    """The user's personal Trakt lists with their items (VIP users, `vip.enable_lists`)."""
+    try:
+        return await enrichment(ctx).vip.lists(user_id, limit=limit, cursor=cursor, refresh=refresh)
+    except LookupError:
+        raise HTTPException(404, "user not found") from None
+    except FeatureUnavailable as exc:
+        raise HTTPException(403, str(exc)) from None
+    except UpstreamFailed as exc:
+        raise _upstream(exc) from None
+
+
+@router.get(
+    "/users/{user_id}/recommendations", response_model=RecommendationsOut, responses=VIP_ERRORS
+)
+async def recommendations(ctx: Ctx, user_id: str, refresh: Refresh = False) -> dict[str, Any]:
+    """Movie and show recommendations (VIP users, `vip.enable_recommendations`; cached)."""
+    try:
+        return await enrichment(ctx).vip.recommendations(user_id, refresh=refresh)
+    except LookupError:
+        raise HTTPException(404, "user not found") from None
+    except FeatureUnavailable as exc:
+        raise HTTPException(403, str(exc)) from None
+    except UpstreamFailed as exc:
+        raise _upstream(exc) from None

@@ -1,0 +1,360 @@
+"""The ledger (plays) and the local watchlist of a user (SPEC §9, shapes in §9.1)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any, Literal
+
+import sqlalchemy as sa
+from fastapi import APIRouter, Query, Response
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from sqlalchemy import Connection
+
+from ..store.models import User, WatchlistEntry, as_utc, utcnow
+from ..sync import repo
+from ..sync.items import dumps, iso, item_key, match_keys, naive_utc
+from .common import ERRORS, Ctx, Cursor, Limit, not_found
+
+router = APIRouter(tags=["ledger"], responses=ERRORS)
+
+# A media server reports at most this many plays in one request (SPEC §9.1).
+MAX_PLAYS = 5000
+# A play more than this far in the future is a clock or input error, not a play.
+FUTURE_SLACK = timedelta(minutes=5)
+PLAY_SOURCES = ("revenge", "plex", "jellyfin", "emby", "api")
+ENTRY = WatchlistEntry.__table__  # type: ignore[attr-defined]
+
+
+class Ids(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    trakt: int | None = None
+    slug: str | None = Field(default=None, max_length=200)
+    imdb: str | None = Field(default=None, max_length=40)
+    tmdb: int | None = None
+    tvdb: int | None = None
+
+    def present(self) -> dict[str, Any]:
+        return self.model_dump(exclude_none=True)
+
+
+class Media(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    title: str | None = Field(default=None, max_length=400)
+    year: int | None = Field(default=None, ge=1800, le=2200)
+    ids: Ids = Field(default_factory=Ids)
+
+
+class EpisodeRef(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    season: int | None = Field(default=None, ge=0)
+    number: int | None = Field(default=None, ge=0)
+    title: str | None = Field(default=None, max_length=400)
+    ids: Ids = Field(default_factory=Ids)
+
+
+class PlayIn(BaseModel):
+    """One play: a Trakt-shaped item plus ``watched_at`` (and optionally its ``source``)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    type: Literal["movie", "episode"]
+    movie: Media | None = None
+    show: Media | None = None
+    episode: EpisodeRef | None = None
+    watched_at: datetime
+    source: Literal["revenge", "plex", "jellyfin", "emby", "api"] = "api"
+
+    @field_validator("watched_at")
+    @classmethod
+    def _utc(cls, value: datetime) -> datetime:
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+    def item(self) -> dict[str, Any]:
+        """The item in §9.1 shape; ValueError when Trakt could not identify it."""
+        if self.type == "movie":
+            if self.movie is None or not self.movie.ids.present():
+                raise ValueError("movie.ids: a movie needs at least one id")
+            return {"type": "movie", "movie": _media(self.movie)}
+        episode, show = self.episode, self.show
+        if episode is None:
+            raise ValueError("episode: required for type episode")
+        numbered = episode.season is not None and episode.number is not None
+        if not episode.ids.present() and not (show is not None and show.ids.present() and numbered):
+            raise ValueError("episode.ids: an episode needs ids, or show ids + season/number")
+        return {
+            "type": "episode",
+            "show": _media(show or Media()),
+            "episode": {
+                "season": episode.season,
+                "number": episode.number,
+                "title": episode.title,
+                "ids": episode.ids.present(),
+            },
+        }
+
+
+def _media(media: Media) -> dict[str, Any]:
+    return {"title": media.title, "year": media.year, "ids": media.ids.present()}
+
+
+class PlaysIn(BaseModel):
+    plays: list[dict[str, Any]] = Field(max_length=MAX_PLAYS)
+
+
+class Rejected(BaseModel):
+    index: int
+    error: str
+
+
+class PlaysResult(BaseModel):
+    added: int
+    duplicates: int
+    rejected: list[Rejected]
+
+
+class HistoryPage(BaseModel):
+    items: list[dict[str, Any]]
+    next_cursor: str | None
+
+
+class WatchlistIn(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    type: Literal["movie", "show"]
+    movie: Media | None = None
+    show: Media | None = None
+
+    def item(self) -> dict[str, Any]:
+        media = self.movie if self.type == "movie" else self.show
+        if media is None or not media.ids.present():
+            raise _error("needs at least one id", f"{self.type}.ids")
+        return {"type": self.type, self.type: _media(media)}
+
+
+class WatchlistPage(BaseModel):
+    items: list[dict[str, Any]]
+    next_cursor: str | None
+
+
+def _require_user(conn: Connection, user_id: str) -> None:
+    table = User.__table__  # type: ignore[attr-defined]
+    if conn.execute(sa.select(table.c.id).where(table.c.id == user_id)).first() is None:
+        raise not_found("user")
+
+
+def _error(message: str, field: str) -> RequestValidationError:
+    """A 422 ``{"error", "field"}`` through the API's validation handler."""
+    return RequestValidationError([{"loc": ("body", *field.split(".")), "msg": message}])
+
+
+# ------------------------------------------------------------------ history
+
+
+def _decode_cursor(cursor: str | None) -> tuple[datetime, int] | None:
+    if not cursor:
+        return None
+    try:
+        when, _, ident = cursor.partition("_")
+        return datetime.fromisoformat(when), int(ident)
+    except ValueError:
+        raise _error("not a cursor from this list", "cursor") from None
+
+
+@router.get("/users/{user_id}/history", response_model=HistoryPage)
+def list_history(
+    ctx: Ctx,
+    user_id: str,
+    since: Annotated[datetime | None, Query(description="plays watched at or after")] = None,
+    limit: Limit = 100,
+    cursor: Cursor = None,
+) -> HistoryPage:
+    """The user's plays, newest first."""
+    after = _decode_cursor(cursor)
+    play = repo.PLAY
+    query = (
+        sa.select(
+            play.c.id,
+            play.c.item,
+            play.c.watched_at,
+            play.c.source,
+            play.c.trakt_history_id,
+        )
+        .where(play.c.user_id == user_id)
+        .order_by(play.c.watched_at.desc(), play.c.id.desc())
+        .limit(limit + 1)
+    )
+    if since is not None:
+        query = query.where(play.c.watched_at >= naive_utc(since))
+    if after is not None:
+        when, ident = after
+        query = query.where(
+            sa.or_(
+                play.c.watched_at < when,
+                sa.and_(play.c.watched_at == when, play.c.id < ident),
+            )
+        )
+    with ctx.engine.connect() as conn:
+        _require_user(conn, user_id)
+        rows = list(conn.execute(query))
+    items = []
+    for row in rows[:limit]:
+        watched_at = as_utc(row.watched_at)
+        assert watched_at is not None
+        items.append(
+            {
+                **json.loads(row.item),
+                "watched_at": iso(watched_at),
+                "id": row.id,
+                "source": row.source,
+                "trakt_history_id": row.trakt_history_id,
+            }
+        )
+    next_cursor = None
+    if len(rows) > limit:
+        last = rows[limit - 1]
+        next_cursor = f"{last.watched_at.isoformat()}_{last.id}"
+    return HistoryPage(items=items, next_cursor=next_cursor)
+
+
+@router.post("/users/{user_id}/history", response_model=PlaysResult)
+def add_history(ctx: Ctx, user_id: str, body: PlaysIn) -> PlaysResult:
+    """Plays reported in bulk by the media server; same item + same minute is a duplicate."""
+    rejected: list[Rejected] = []
+    rows: list[dict[str, Any]] = []
+    seen: set[tuple[str, int]] = set()
+    duplicates = 0
+    latest = utcnow() + FUTURE_SLACK
+    with ctx.engine.begin() as conn:
+        _require_user(conn, user_id)
+        for index, raw in enumerate(body.plays):
+            try:
+                play = PlayIn.model_validate(raw)
+                item = play.item()
+            except ValidationError as exc:
+                first = exc.errors()[0]
+                where = ".".join(str(p) for p in first.get("loc", ())) or "play"
+                rejected.append(Rejected(index=index, error=f"{where}: {first.get('msg')}"))
+                continue
+            except ValueError as exc:
+                rejected.append(Rejected(index=index, error=str(exc)))
+                continue
+            if play.watched_at > latest:
+                rejected.append(Rejected(index=index, error="watched_at: in the future"))
+                continue
+            key = item_key(item)
+            start = naive_utc(play.watched_at).replace(second=0, microsecond=0)
+            marker = (key, int(start.timestamp()))
+            if marker in seen or _in_minute(conn, user_id, key, start):
+                duplicates += 1
+                continue
+            seen.add(marker)
+            rows.append(
+                {
+                    "user_id": user_id,
+                    "item": dumps(item),
+                    "item_key": key,
+                    "watched_at": naive_utc(play.watched_at),
+                    "source": play.source,
+                    "trakt_history_id": None,
+                }
+            )
+        repo.insert_plays(conn, rows)
+    return PlaysResult(added=len(rows), duplicates=duplicates, rejected=rejected)
+
+
+def _in_minute(conn: Connection, user_id: str, key: str, start: datetime) -> bool:
+    play = repo.PLAY
+    query = (
+        sa.select(play.c.id)
+        .where(
+            play.c.user_id == user_id,
+            play.c.item_key == key,
+            play.c.watched_at >= start,
+            play.c.watched_at < start + timedelta(minutes=1),
+        )
+        .limit(1)
+    )
+    return conn.execute(query).first() is not None
+
+
+# ------------------------------------------------------------------ watchlist
+
+
+def _entry_public(row: Any) -> dict[str, Any]:
+    item = json.loads(row.item)
+    added = as_utc(row.added_at)
+    assert added is not None
+    return {"id": row.id, **item, "added_at": iso(added)}
+
+
+@router.get("/users/{user_id}/watchlist", response_model=WatchlistPage)
+def list_watchlist(ctx: Ctx, user_id: str, limit: Limit = 100, cursor: Cursor = None) -> Any:
+    try:
+        after = int(cursor or 0)
+    except ValueError:
+        raise _error("not a cursor from this list", "cursor") from None
+    query = (
+        sa.select(ENTRY)
+        .where(ENTRY.c.user_id == user_id, ENTRY.c.deleted_at.is_(None), ENTRY.c.id > after)
+        .order_by(ENTRY.c.id)
+        .limit(limit + 1)
+    )
+    with ctx.engine.connect() as conn:
+        _require_user(conn, user_id)
+        rows = list(conn.execute(query))
+    items = [_entry_public(row) for row in rows[:limit]]
+    next_cursor = str(rows[limit - 1].id) if len(rows) > limit else None
+    return WatchlistPage(items=items, next_cursor=next_cursor)
+
+
+@router.post("/users/{user_id}/watchlist", status_code=201)
+def add_watchlist(ctx: Ctx, user_id: str, body: WatchlistIn, response: Response) -> Any:
+    """Add one movie or show; an item already on the list answers 200 with its id."""
+    item = body.item()
+    keys = match_keys(item)
+    with ctx.engine.begin() as conn:
+        _require_user(conn, user_id)
+        rows = conn.execute(sa.select(ENTRY).where(ENTRY.c.user_id == user_id)).all()
+        for row in rows:
+            if keys & match_keys(json.loads(row.item)):
+                if row.deleted_at is None:
+                    response.status_code = 200
+                else:  # deleted and re-added before a sync: it never left
+                    conn.execute(ENTRY.update().where(ENTRY.c.id == row.id).values(deleted_at=None))
+                return _entry_public(row)
+        now = utcnow()
+        result = conn.execute(
+            ENTRY.insert().values(
+                user_id=user_id,
+                type=item["type"],
+                item=dumps(item),
+                item_key=item_key(item),
+                added_at=now,
+                hold=False,
+            )
+        )
+        new_id = result.inserted_primary_key[0] if result.inserted_primary_key else None
+        return {"id": new_id, **item, "added_at": iso(now)}
+
+
+@router.delete("/users/{user_id}/watchlist/{item_id}", status_code=204, response_class=Response)
+def delete_watchlist(ctx: Ctx, user_id: str, item_id: int) -> Response:
+    """Remove an item; one Trakt also has keeps a tombstone until the next sync removes it."""
+    with ctx.engine.begin() as conn:
+        row = conn.execute(
+            sa.select(ENTRY).where(
+                ENTRY.c.id == item_id, ENTRY.c.user_id == user_id, ENTRY.c.deleted_at.is_(None)
+            )
+        ).first()
+        if row is None:
+            raise not_found("watchlist item")
+        if row.synced_at is not None:
+            conn.execute(ENTRY.update().where(ENTRY.c.id == item_id).values(deleted_at=utcnow()))
+        else:
+            conn.execute(ENTRY.delete().where(ENTRY.c.id == item_id))
+    return Response(status_code=204)

@@ -1,0 +1,164 @@
+"""The scrobbling service of one process: recorder, drain, and the store work of jobs and API."""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+from datetime import datetime, timedelta
+from functools import partial
+
+from apscheduler.jobstores.memory import MemoryJobStore
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from ..connections import ConnectionService, TraktGateway
+from ..context import AppContext
+from ..jobs import scrobble_jobs
+from ..jobs.scheduler import add_periodic
+from ..store import scrobble_repo
+from ..store.models import Scrobble, utcnow
+from .drain import Drain
+from .outbox import EventRecorder, record_consequences, session_owner
+from .policy import SessionState, finalise_idle
+from .trakt_items import identifications
+
+log = logging.getLogger(__name__)
+
+# Retry wake-ups live in memory: the outbox rows are the durable truth and every pending row is
+# picked up again at start, so persisting these jobs would only add writes on the event loop.
+RETRY_JOBSTORE = "scrobble-retries"
+RETRYABLE_STATUSES = ("dead", "pending")
+
+
+class RowStateError(Exception):
+    """The row is in a status that does not allow the operation (→ 409)."""
+
+
+class ScrobbleService:
+    """Everything scrobbling needs at run time, built once by :func:`install_scrobbling`."""
+
+    def __init__(
+        self,
+        ctx: AppContext,
+        gateway: TraktGateway,
+        connections: ConnectionService,
+        scheduler: AsyncIOScheduler,
+    ) -> None:
+        self.ctx = ctx
+        self.scheduler = scheduler
+        self.recorder = EventRecorder(ctx)
+        self.drain = Drain(ctx, gateway, connections, self._schedule_retry, random.Random())
+        scheduler.add_jobstore(MemoryJobStore(), RETRY_JOBSTORE)
+        connections.on_reconnected(self.drain.resume)
+
+    # ------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        add_periodic(
+            self.scheduler,
+            "scrobble-idle-finalise",
+            partial(scrobble_jobs.finalise_idle_sessions, self),
+            scrobble_jobs.IDLE_INTERVAL,
+        )
+        add_periodic(
+            self.scheduler,
+            "scrobble-event-retention",
+            partial(scrobble_jobs.purge_old_events, self),
+            scrobble_jobs.RETENTION_INTERVAL,
+            first_run_in=scrobble_jobs.RETENTION_FIRST_RUN,
+        )
+        await self.drain.start()
+
+    async def stop(self) -> None:
+        await self.drain.stop()
+
+    def _schedule_retry(self, user_id: str, due: datetime) -> None:
+        try:
+            self.scheduler.add_job(
+                scrobble_jobs.retry_due,
+                "date",
+                run_date=due,
+                id=f"scrobble-retry:{user_id}",
+                replace_existing=True,
+                jobstore=RETRY_JOBSTORE,
+                misfire_grace_time=None,
+                args=(self, user_id),
+            )
+        except Exception:
+            log.exception("could not schedule a scrobble retry (picked up again at start)")
+
+    # ------------------------------------------------------------ store work (threads)
+
+    def outbox_depth(self) -> int:
+        with self.ctx.session() as session:
+            return scrobble_repo.outbox_depth(session)
+
+    def finalise_idle(self, now: datetime | None = None) -> list[str]:
+        """Finalise idle sessions; returns the users whose drains have new rows."""
+        now = now or utcnow()
+        settings = self.ctx.settings
+        idle_after = timedelta(seconds=settings.scrobble.idle_finalise)
+        users: set[str] = set()
+        with self.ctx.session() as session, session.begin():
+            for row in scrobble_repo.idle_sessions(session, before=now - idle_after):
+                state = SessionState.from_dict(json.loads(row.state_json))
+                decision = finalise_idle(
+                    state,
+                    now,
+                    idle_after,
+                    threshold=settings.scrobble_threshold,
+                    auto_scrobble=settings.auto_scrobble,
+                )
+                row.state_json = json.dumps(decision.state.to_dict())
+                row.open = False
+                session.add(row)
+                item = json.loads(row.item)
+                wake = record_consequences(
+                    session,
+                    owner=session_owner(row.owner),
+                    decision=decision,
+                    item=item,
+                    item_key=row.item_key,
+                    session_key=row.session_key,
+                    source=row.source,
+                    event_id=None,
+                    has_ids=bool(identifications(item)),
+                )
+                if wake:
+                    users.add(wake)
+        return sorted(users)
+
+    def purge_events(self, now: datetime | None = None) -> int:
+        cutoff = (now or utcnow()) - timedelta(days=self.ctx.settings.events.retention_days)
+        with self.ctx.session() as session, session.begin():
+            return scrobble_repo.purge_events(session, before=cutoff)
+
+    def retry(self, row_id: int) -> Scrobble | None:
+        """Dead (or waiting) row → pending, due now; attempts are kept. None: no such row."""
+        with self.ctx.session() as session, session.begin():
+            row = session.get(Scrobble, row_id)
+            if row is None:
+                return None
+            if row.status not in RETRYABLE_STATUSES:
+                raise RowStateError(f"a {row.status} row cannot be retried")
+            row.status = "pending"
+            row.next_attempt_at = utcnow()
+            row.first_failed_at = None  # a fresh give-up clock: a person asked for it
+            row.parked_at = None
+            if row.last_error == "not matched":
+                row.ident = 0
+            session.add(row)
+            return row
+
+    def discard(self, row_id: int) -> Scrobble | None:
+        """Mark a row discarded: kept for the record, never sent, never pending again."""
+        with self.ctx.session() as session, session.begin():
+            row = session.get(Scrobble, row_id)
+            if row is None:
+                return None
+            if row.status == "sent":
+                raise RowStateError("a sent row cannot be discarded")
+            row.status = "discarded"
+            row.next_attempt_at = None
+            session.add(row)
+            return row

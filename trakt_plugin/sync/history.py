@@ -1,0 +1,397 @@
+"""The history step: import Trakt's plays into the ledger, export the ledger's plays Trakt lacks.
+
+Plan → apply, page by page or batch by batch:
+
+* import reads ``/sync/history?extended=full`` (pages of 250, up to the run's start time so the
+  pages stay put while new plays arrive); a play whose history id the ledger knows is skipped,
+  one that matches an unlinked local play links it, the rest become ledger plays;
+* export reads Trakt's history over the candidates' time range (unless the import just read it
+  all), links what Trakt already has, then adds the rest in batches of 250; a batch that may
+  have landed without an answer re-plans (the read links what arrived: never a duplicate);
+* read-back: ``POST /sync/history`` answers counts, not ids, so the added plays' history ids are
+  read back over their time range (undo removes exactly those).
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection
+
+from ..store.models import utcnow
+from ..trakt import errors
+from ..trakt.client import Page
+from ..trakt.models import HistoryItem, LastActivities, SyncResponse
+from ..trakt.ratelimit import Priority
+from . import repo
+from .items import (
+    MATCH_WINDOW_MINUTES,
+    build_body,
+    dumps,
+    echo_keys,
+    from_trakt,
+    iso,
+    item_key,
+    match_keys,
+    minute,
+    naive_utc,
+    parse_time,
+    write_object,
+)
+from .matching import Matcher
+from .run import PLANNED, RunState, StopKind
+
+log = logging.getLogger(__name__)
+
+KIND = "history"
+# Writes go in batches of at most 250 items (SPEC §7; Trakt's practical body size, docs §4.8).
+BATCH = 250
+# Range reads reach this far past the candidates' first and last minute (the match window).
+RANGE_MARGIN = timedelta(minutes=MATCH_WINDOW_MINUTES + 1)
+# An add whose answer was lost (timeout, 5xx) re-plans at most this often before failing.
+MAX_REPLANS = 3
+
+
+def marker(activities: LastActivities) -> str:
+    """The part of last_activities that changes when Trakt's history changes."""
+    return f"{activities.movies.watched_at}|{activities.episodes.watched_at}"
+
+
+async def local_changes(state: RunState) -> int:
+    def count(conn: Connection) -> int:
+        repo.adopt_identity_plays(conn, user_id=state.user_id)
+        return repo.count_unlinked(conn, user_id=state.user_id)
+
+    return await state.db(count)
+
+
+async def run(state: RunState, direction: str, trakt_changed: bool) -> bool:
+    """The history step; True when it read all of Trakt's history (the marker may advance)."""
+    checkpoint = state.phase(KIND)
+    phase = checkpoint.get("phase")  # set when resuming a run cut by a crash
+    imported = bool(checkpoint.get("did_import"))
+    read_all = False
+    if direction in ("import", "bidirectional") and (
+        phase == "import" or (phase is None and trakt_changed)
+    ):
+        await _import(state, checkpoint)
+        checkpoint["did_import"] = imported = read_all = True
+    if direction in ("export", "bidirectional") and phase != "exported":
+        # resumed mid-export, a batch may have landed unanswered: read the range (read_all off)
+        await _export(state, checkpoint, read_all)
+    return imported
+
+
+# ------------------------------------------------------------------ import
+
+
+def _new_play(state: RunState, entry: HistoryItem, item: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "user_id": state.user_id,
+        "item": dumps(item),
+        "item_key": item_key(item),
+        "watched_at": naive_utc(entry.watched_at),
+        "source": repo.TRAKT_SOURCE,
+        "trakt_history_id": entry.id,
+    }
+
+
+async def _import(state: RunState, checkpoint: dict[str, Any]) -> None:
+    if checkpoint.get("phase") != "import":
+        checkpoint.update(phase="import", page=0, end_at=iso(utcnow()))
+    end_at = parse_time(checkpoint["end_at"])
+    known, matcher, _ = await _ledger_view(state)
+
+    async def on_page(page: Page[HistoryItem]) -> None:
+        rows: list[dict[str, Any]] = []
+        links: list[tuple[int, int]] = []
+        items: list[dict[str, Any]] = []
+        for entry in page.items:
+            if entry.id in known:
+                continue
+            known.add(entry.id)
+            item = from_trakt(entry)
+            if item is None:
+                continue
+            ref = matcher.take(match_keys(item), minute(entry.watched_at))
+            if ref is not None:
+                links.append((ref, entry.id))
+                items.append(
+                    state.item_row(KIND, "import", "linked", _with_time(item, entry.watched_at),
+                                   play_id=ref, trakt_id=entry.id)
+                )  # fmt: skip
+                continue
+            outcome = PLANNED if state.dry_run else "imported"
+            if not state.dry_run:
+                rows.append(_new_play(state, entry, item))
+            items.append(
+                state.item_row(KIND, "import", outcome, _with_time(item, entry.watched_at),
+                               trakt_id=entry.id)
+            )  # fmt: skip
+        state.progress_total = max(state.progress_total, page.page_count)
+        state.progress_done = page.number
+
+        def work(conn: Connection) -> None:
+            if not state.dry_run:
+                repo.insert_plays(conn, rows)
+                repo.link_plays(conn, links)
+
+        checkpoint["page"] = page.number
+        await state.commit(work, items)
+
+    await state.pages(
+        lambda start: state.client.history_pages(
+            state.source, end_at=end_at, extended="full", start_page=start
+        ),
+        int(checkpoint.get("page", 0)) + 1,
+        on_page,
+    )
+    checkpoint["phase"] = "imported"
+    await state.commit()
+
+
+async def _ledger_view(state: RunState) -> tuple[set[int], Matcher, dict[int, repo.LocalPlay]]:
+    """Known history ids, and a matcher over the plays Trakt may have without our knowing."""
+
+    def load(conn: Connection) -> tuple[set[int], list[repo.LocalPlay]]:
+        known = repo.known_history_ids(conn, user_id=state.user_id)
+        return known, repo.unlinked_plays(conn, user_id=state.user_id, states=(None, repo.SENT))
+
+    known, unlinked = await state.db(load)
+    matcher = Matcher()
+    for play in unlinked:
+        matcher.add(play.id, match_keys(play.item), minute(play.watched_at))
+    return known, matcher, {p.id: p for p in unlinked}
+
+
+# ------------------------------------------------------------------ export
+
+
+async def _export(state: RunState, checkpoint: dict[str, Any], read_all: bool) -> None:
+    checkpoint["phase"] = "export"
+    for _attempt in range(MAX_REPLANS + 1):
+        try:
+            await _export_once(state, checkpoint, read_all)
+            break
+        except errors.TraktError as exc:
+            if not errors.is_ambiguous(exc):
+                raise
+            log.warning("a history add may have landed without an answer; re-planning")
+            read_all = False
+    else:
+        raise errors.TraktError("Trakt kept failing to answer history adds; try again later")
+    if not state.dry_run:
+        await _read_back(state)
+    checkpoint["phase"] = "exported"
+    await state.commit()
+
+
+async def _export_once(state: RunState, checkpoint: dict[str, Any], read_all: bool) -> None:
+    candidates = await state.db(
+        lambda conn: repo.unlinked_plays(conn, user_id=state.user_id, states=(None,))
+    )
+    if not candidates:
+        return
+    if not read_all:
+        candidates = await _link_existing(state, candidates)
+    plan, skipped = _plan(state, candidates)
+    batches = [plan[i : i + BATCH] for i in range(0, len(plan), BATCH)]
+    state.progress_total += len(batches)
+    await state.commit(
+        (lambda conn: _apply_skips(conn, skipped)) if not state.dry_run else None,
+        [row for _, (_, row) in skipped],
+    )
+    if state.dry_run:
+        rows = [
+            state.item_row(KIND, "add", PLANNED, _with_time(p.item, p.watched_at), play_id=p.id)
+            for p, _ in plan
+        ]
+        await state.commit(None, rows)
+        return
+    for batch in batches:
+        await _send_batch(state, checkpoint, batch)
+
+
+def _plan(
+    state: RunState, candidates: list[repo.LocalPlay]
+) -> tuple[list[tuple[repo.LocalPlay, tuple[str, dict[str, Any]]]], list[tuple[int, Any]]]:
+    """Adds to make, and the plays skipped (no ids; the same play twice in the ledger)."""
+    seen = Matcher()
+    plan: list[tuple[repo.LocalPlay, tuple[str, dict[str, Any]]]] = []
+    skipped: list[tuple[int, Any]] = []
+    for play in candidates:
+        keys, when = match_keys(play.item), minute(play.watched_at)
+        shown = _with_time(play.item, play.watched_at)
+        obj = write_object(play.item, watched_at=iso(play.watched_at))
+        if obj is None:
+            row = state.item_row(KIND, "add", "no_ids", shown, detail="no ids", play_id=play.id)
+            skipped.append((play.id, (repo.NO_IDS, row)))
+        elif seen.peek(keys, when):
+            row = state.item_row(
+                KIND, "add", "duplicate", shown, detail="same play twice locally", play_id=play.id
+            )
+            skipped.append((play.id, (repo.DUPLICATE, row)))
+        else:
+            seen.add(play.id, keys, when)
+            plan.append((play, obj))
+    return plan, skipped
+
+
+def _apply_skips(conn: Connection, skipped: list[tuple[int, Any]]) -> None:
+    for play_id, (play_state, _row) in skipped:
+        repo.set_play_state(conn, [play_id], play_state)
+
+
+async def _link_existing(state: RunState, candidates: list[repo.LocalPlay]) -> list[repo.LocalPlay]:
+    """Read Trakt's history over the candidates' range; link the plays Trakt already has."""
+    known = await state.db(lambda conn: repo.known_history_ids(conn, user_id=state.user_id))
+    matcher = Matcher()
+    for play in candidates:
+        matcher.add(play.id, match_keys(play.item), minute(play.watched_at))
+    by_id = {p.id: p for p in candidates}
+    links: list[tuple[int, int]] = []
+    items: list[dict[str, Any]] = []
+
+    async def on_page(page: Page[HistoryItem]) -> None:
+        for entry in page.items:
+            if entry.id in known:
+                continue
+            item = from_trakt(entry)
+            ref = matcher.take(match_keys(item), minute(entry.watched_at)) if item else None
+            if ref is not None:
+                known.add(entry.id)
+                links.append((ref, entry.id))
+                play = by_id.pop(ref)
+                items.append(
+                    state.item_row(KIND, "add", "linked", _with_time(play.item, play.watched_at),
+                                   detail="already on Trakt", play_id=ref, trakt_id=entry.id)
+                )  # fmt: skip
+
+    start, end = _range(candidates)
+    await state.pages(
+        lambda page: state.client.history_pages(
+            state.source, start_at=start, end_at=end, start_page=page
+        ),
+        1,
+        on_page,
+    )
+    await state.commit((lambda conn: repo.link_plays(conn, links)) if not state.dry_run else None,
+                       items)  # fmt: skip
+    return [p for p in candidates if p.id in by_id]
+
+
+async def _send_batch(
+    state: RunState,
+    checkpoint: dict[str, Any],
+    batch: list[tuple[repo.LocalPlay, tuple[str, dict[str, Any]]]],
+) -> None:
+    body = build_body([obj for _, obj in batch])
+    try:
+        answer = await state.call(
+            lambda: state.client.add_history(state.source, body, priority=Priority.BULK)
+        )
+    except errors.AccountLimitExceeded as exc:
+        raise StopKind(limit_message("history", exc)) from exc
+    state.wrote = True
+    missing = _not_found(answer, batch)
+    rows = []
+    for play, _ in batch:
+        shown = _with_time(play.item, play.watched_at)
+        outcome = "not_found" if play.id in missing else "added"
+        rows.append(state.item_row(KIND, "add", outcome, shown, play_id=play.id))
+    state.progress_done += 1
+    sent = [p.id for p, _ in batch if p.id not in missing]
+
+    def work(conn: Connection) -> None:
+        repo.set_play_state(conn, sent, repo.SENT, state.run_id)
+        repo.set_play_state(conn, missing, repo.NOT_FOUND)
+
+    checkpoint["batch"] = int(checkpoint.get("batch", 0)) + 1
+    await state.commit(work, rows)
+
+
+def _not_found(
+    answer: SyncResponse, batch: list[tuple[repo.LocalPlay, tuple[str, dict[str, Any]]]]
+) -> set[int]:
+    """Plays of the batch that Trakt echoed under ``not_found``."""
+    echoed: list[frozenset[str]] = []
+    for key in ("movies", "shows", "episodes"):
+        for obj in getattr(answer.not_found, key):
+            echoed.extend(k for k in echo_keys(key, obj) if k)
+    if not echoed:
+        return set()
+    missing = set()
+    for play, (key, obj) in batch:
+        sent = set().union(*echo_keys(key, obj))
+        if any(sent & keys for keys in echoed):
+            missing.add(play.id)
+    return missing
+
+
+async def _read_back(state: RunState) -> None:
+    """Give the plays added (this run or an interrupted one) their Trakt history ids."""
+    pending = await state.db(
+        lambda conn: repo.unlinked_plays(conn, user_id=state.user_id, states=(repo.SENT,))
+    )
+    if not pending:
+        return
+    known = await state.db(lambda conn: repo.known_history_ids(conn, user_id=state.user_id))
+    matcher = Matcher()
+    for play in pending:
+        matcher.add(play.id, match_keys(play.item), minute(play.watched_at))
+    links: list[tuple[int, int]] = []
+
+    async def on_page(page: Page[HistoryItem]) -> None:
+        for entry in page.items:
+            if entry.id in known:
+                continue
+            item = from_trakt(entry)
+            ref = matcher.take(match_keys(item), minute(entry.watched_at)) if item else None
+            if ref is not None:
+                known.add(entry.id)
+                links.append((ref, entry.id))
+
+    start, end = _range(pending)
+    await state.pages(
+        lambda page: state.client.history_pages(
+            state.source, start_at=start, end_at=end, start_page=page
+        ),
+        1,
+        on_page,
+    )
+    linked = {pid for pid, _ in links}
+    lost = [p.id for p in pending if p.id not in linked]
+    if lost:
+        log.warning("%d added plays were not found in Trakt's history afterwards", len(lost))
+
+    def work(conn: Connection) -> None:
+        repo.link_plays(conn, links)
+        repo.set_play_state(conn, lost, repo.NOT_FOUND)
+
+    await state.commit(work)
+
+
+# ------------------------------------------------------------------ helpers
+
+
+def _range(plays: list[repo.LocalPlay]) -> tuple[datetime, datetime]:
+    first = min(p.watched_at for p in plays)
+    last = max(p.watched_at for p in plays)
+    return first - RANGE_MARGIN, last + RANGE_MARGIN
+
+
+def _with_time(item: dict[str, Any], watched_at: datetime) -> dict[str, Any]:
+    return {**item, "watched_at": iso(watched_at)}
+
+
+def limit_message(what: str, exc: errors.AccountLimitExceeded) -> str:
+    """A sentence naming the Trakt limit that was hit (SPEC §7)."""
+    limit = f" of {exc.account_limit} items" if exc.account_limit else ""
+    plan = "VIP" if exc.vip else "free"
+    upgrade = f"; more with VIP: {exc.upgrade_url}" if exc.upgrade_url and not exc.vip else ""
+    return (
+        f"Trakt account limit reached: the {what} limit{limit} of the {plan} plan; "
+        f"adds to the {what} stopped{upgrade}"
+    )

@@ -1,0 +1,446 @@
+"""The sync service: queues runs (one per user at a time), executes them as tasks, resumes them
+after a restart, undoes export runs, and is what the scheduler and the connect hook call.
+
+A run is ``GET /sync/last_activities`` and then, for each (kind, direction) step whose side
+changed since the last good sync, that step. When nothing changed on either side the first
+request is the whole run. Failures are sorted like every job's: re-authorisation needed
+(failed, says so), Trakt unavailable or rate-limited for too long (failed: the next run
+retries), a plan limit (partial, names the limit).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Callable
+from functools import partial
+from typing import Any
+
+from sqlalchemy import Connection
+from sqlmodel import select
+
+from ..config import Settings
+from ..connections import ConnectionService, NotConfigured, TraktGateway
+from ..context import AppContext
+from ..store.models import (
+    ACTIVE_RUN_STATUSES,
+    SyncRun,
+    TraktConnection,
+    User,
+    WatchlistEntry,
+    utcnow,
+)
+from ..trakt import errors
+from ..trakt.models import LastActivities
+from ..trakt.ratelimit import Priority
+from . import history, ratings, repo, watchlist
+from .history import BATCH
+from .items import aware, item_key, write_object
+from .run import CountingSource, RunState, StopKind
+
+log = logging.getLogger(__name__)
+
+KINDS = ("history", "watchlist", "ratings")
+DIRECTIONS = ("import", "export", "bidirectional")
+FINISHED = ("succeeded", "partial", "failed")
+# Trakt reports activities that never happened with the epoch (or not at all).
+NEVER = ("None", "1970-01-01")
+
+Step = tuple[str, str]
+
+
+class SyncError(Exception):
+    """A request the service refuses; the message is for people (→ 404/409)."""
+
+    def __init__(self, message: str, status: int = 409) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def scheduled_steps(settings: Settings) -> list[Step]:
+    """The steps of a scheduled (or first-after-connect) run, as the sync flags say."""
+    flags = settings.sync
+    steps: list[Step] = []
+    if flags.auto_import_history and flags.auto_export_plays:
+        steps.append(("history", "bidirectional"))
+    elif flags.auto_import_history:
+        steps.append(("history", "import"))
+    elif flags.auto_export_plays:
+        steps.append(("history", "export"))
+    if flags.bidirectional_watchlist:
+        steps.append(("watchlist", "bidirectional"))
+    return steps
+
+
+def _blank(marker: str) -> bool:
+    return all(part.startswith(NEVER) for part in marker.split("|"))
+
+
+MARKERS: dict[str, Callable[[LastActivities], str]] = {
+    "history": history.marker,
+    "watchlist": watchlist.marker,
+    "ratings": ratings.marker,
+}
+
+
+class SyncService:
+    """Owns the sync tasks of this process."""
+
+    def __init__(
+        self, ctx: AppContext, gateway: TraktGateway, connections: ConnectionService
+    ) -> None:
+        self._ctx = ctx
+        self._gateway = gateway
+        self._connections = connections
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._lock = asyncio.Lock()
+        self._resumer: asyncio.Task[None] | None = None
+        connections.on_reconnected(self.on_connected)
+
+    # ------------------------------------------------------------ asking for runs
+
+    async def request(
+        self,
+        user_id: str,
+        kind: str,
+        direction: str,
+        *,
+        dry_run: bool = False,
+        trigger: str = "api",
+        steps: list[Step] | None = None,
+    ) -> SyncRun:
+        """Queue a run, or return the user's active one (one run per user at a time)."""
+        if steps is None:
+            kinds = KINDS if kind == "all" else (kind,)
+            steps = [(k, direction) for k in kinds]
+        async with self._lock:
+            run = await asyncio.to_thread(
+                self._create, user_id, kind, direction, dry_run, trigger, steps
+            )
+            if run.id not in self._tasks and run.status in ACTIVE_RUN_STATUSES:
+                self._spawn(run.id)
+        return run
+
+    def _create(
+        self,
+        user_id: str,
+        kind: str,
+        direction: str,
+        dry_run: bool,
+        trigger: str,
+        steps: list[Step],
+        undo_of: str | None = None,
+    ) -> SyncRun:
+        with self._ctx.session() as session, session.begin():
+            if session.get(User, user_id) is None:
+                raise SyncError("user not found", 404)
+            connection = session.get(TraktConnection, user_id)
+            if connection is None or connection.state != "connected":
+                raise SyncError("the user is not connected to Trakt")
+            active = session.exec(
+                select(SyncRun)
+                .where(SyncRun.user_id == user_id)
+                .where(SyncRun.status.in_(ACTIVE_RUN_STATUSES))  # type: ignore[attr-defined]
+            ).first()
+            if active is not None:
+                return active
+            run = SyncRun(
+                user_id=user_id,
+                kind=kind,
+                direction=direction,
+                dry_run=dry_run,
+                trigger=trigger,
+                steps=json.dumps(steps),
+                undo_of=undo_of,
+            )
+            session.add(run)
+            return run
+
+    async def undo(self, run_id: str) -> SyncRun:
+        """Queue the undo of an export run: remove exactly what it added on Trakt."""
+        original = await asyncio.to_thread(self._undoable, run_id)
+        async with self._lock:
+            run = await asyncio.to_thread(
+                self._create,
+                original.user_id,
+                original.kind,
+                "export",
+                False,
+                "undo",
+                [],
+                original.id,
+            )
+            if run.undo_of != original.id:
+                raise SyncError("another run of this user is in progress; try again after it")
+            if run.id not in self._tasks:
+                self._spawn(run.id)
+        return run
+
+    def _undoable(self, run_id: str) -> SyncRun:
+        with self._ctx.session() as session:
+            run = session.get(SyncRun, run_id)
+            if run is None:
+                raise SyncError("run not found", 404)
+            if run.undo_of is not None or run.dry_run:
+                raise SyncError("only a real export run can be undone")
+            if run.direction not in ("export", "bidirectional"):
+                raise SyncError("only export and bidirectional runs add to Trakt")
+            if run.status not in ("succeeded", "partial"):
+                raise SyncError("the run has not finished")
+            earlier = session.exec(
+                select(SyncRun).where(SyncRun.undo_of == run_id).where(SyncRun.status != "failed")
+            ).first()
+            if earlier is not None:
+                raise SyncError("the run was already undone")
+            return run
+
+    async def on_connected(self, user_id: str) -> None:
+        """A user (re)connected: their ledger goes out with the first sync (SPEC §4)."""
+        await self._scheduled_run(user_id, "connect")
+
+    async def sync_all(self) -> None:
+        """The periodic job: one scheduled run per connected user."""
+        users = await asyncio.to_thread(self._connected_users)
+        for user_id in users:
+            await self._scheduled_run(user_id, "schedule")
+
+    async def _scheduled_run(self, user_id: str, trigger: str) -> None:
+        steps = scheduled_steps(self._ctx.settings)
+        if not steps:
+            return
+        kinds = {k for k, _ in steps}
+        directions = {d for _, d in steps}
+        kind = steps[0][0] if len(kinds) == 1 else "all"
+        direction = directions.pop() if len(directions) == 1 else "bidirectional"
+        try:
+            await self.request(user_id, kind, direction, trigger=trigger, steps=steps)
+        except SyncError as exc:
+            log.info("scheduled sync not started: %s", exc)
+
+    def _connected_users(self) -> list[str]:
+        with self._ctx.session() as session:
+            query = select(TraktConnection.user_id).where(TraktConnection.state == "connected")
+            return list(session.exec(query).all())
+
+    # ------------------------------------------------------------ tasks
+
+    def start(self) -> None:
+        """At startup: resume the runs a crash or shutdown interrupted."""
+        self._resumer = asyncio.get_running_loop().create_task(self._resume_interrupted())
+
+    async def _resume_interrupted(self) -> None:
+        with self._ctx.engine.connect() as conn:
+            run_ids = repo.interrupted_runs(conn)
+        for run_id in run_ids:
+            log.info("resuming sync run %s", run_id)
+            self._spawn(run_id)
+
+    def _spawn(self, run_id: str) -> None:
+        task = asyncio.get_running_loop().create_task(self._execute(run_id))
+        self._tasks[run_id] = task
+        task.add_done_callback(lambda _t: self._tasks.pop(run_id, None))
+
+    async def wait(self, run_id: str) -> None:
+        """Wait for a run of this process to end (tests and the bench)."""
+        task = self._tasks.get(run_id)
+        if task is not None:
+            await asyncio.shield(task)
+
+    async def _execute(self, run_id: str) -> None:
+        run = await asyncio.to_thread(self._load, run_id)
+        if run is None or run.status not in ACTIVE_RUN_STATUSES:
+            return
+        started = time.monotonic()
+        try:
+            source = await self._connections.token_source(run.user_id)
+            if source is None:
+                raise SyncError("the user is not connected to Trakt")
+            state = RunState(
+                engine=self._ctx.engine,
+                client=self._gateway.client(),
+                source=CountingSource(source),
+                run_id=run.id,
+                user_id=run.user_id,
+                dry_run=run.dry_run,
+                checkpoint=json.loads(run.checkpoint or "{}"),
+                requests_before=run.requests,
+            )
+            for name in state.counts:
+                state.counts[name] = int(getattr(run, name))
+            state.progress_done, state.progress_total = run.progress_done, run.progress_total
+            await state.db(
+                lambda conn: repo.update_run(
+                    conn,
+                    run.id,
+                    status="running",
+                    started_at=aware(run.started_at or utcnow()),
+                )
+            )
+            if run.undo_of is not None:
+                await self._undo(state, run.undo_of)
+            else:
+                await self._steps(state, [(k, d) for k, d in json.loads(run.steps)])
+            status = "partial" if state.partial_reasons else "succeeded"
+            error = "; ".join(state.partial_reasons) or None
+            await self._finish(state, status, error)
+        except asyncio.CancelledError:
+            raise  # shutdown: the run stays "running" and resumes at the next start
+        except errors.ReauthRequired:
+            await self._fail(run_id, "Trakt asks this user to sign in again; reconnect on Users")
+        except (SyncError, errors.TraktError, NotConfigured) as exc:
+            await self._fail(run_id, str(exc))
+        except Exception as exc:
+            log.exception("sync run %s failed", run_id)
+            await self._fail(run_id, f"internal error ({type(exc).__name__})")
+        finally:
+            log.info("sync run %s ended after %.1f s", run_id, time.monotonic() - started)
+
+    def _load(self, run_id: str) -> SyncRun | None:
+        with self._ctx.session() as session:
+            return session.get(SyncRun, run_id)
+
+    async def _finish(self, state: RunState, status: str, error: str | None) -> None:
+        values = state.run_values()
+        await state.db(
+            lambda conn: repo.update_run(
+                conn,
+                state.run_id,
+                status=status,
+                error=error,
+                finished_at=utcnow(),
+                **values,
+            )
+        )
+
+    async def _fail(self, run_id: str, message: str) -> None:
+        def write() -> None:
+            with self._ctx.engine.begin() as conn:
+                repo.update_run(conn, run_id, status="failed", error=message, finished_at=utcnow())
+
+        await asyncio.to_thread(write)
+
+    # ------------------------------------------------------------ a run's steps
+
+    async def _steps(self, state: RunState, steps: list[Step]) -> None:
+        checkpoint = state.checkpoint
+        if "activities" not in checkpoint:
+            activities = await state.call(lambda: state.client.last_activities(state.source))
+            checkpoint["activities"] = activities.model_dump(mode="json")
+            await state.commit()
+        state.activities = LastActivities.model_validate(checkpoint["activities"])
+        fresh: dict[str, str] = checkpoint.setdefault("fresh", {})
+        for kind, direction in steps:
+            if state.step_done(kind):
+                continue
+            current = MARKERS[kind](state.activities)
+            stored = await state.db(partial(repo.get_marker, user_id=state.user_id, kind=kind))
+            trakt_changed = current != stored and not (stored is None and _blank(current))
+            try:
+                ran = await self._step(state, kind, direction, trakt_changed)
+            except StopKind as exc:
+                state.partial_reasons.append(str(exc))
+                ran = False
+            if not state.dry_run and (ran or not trakt_changed):
+                fresh[kind] = current
+            checkpoint["written"] = bool(checkpoint.get("written")) or state.wrote
+            await state.finish_step(kind, None)
+        if state.dry_run:
+            return
+        if checkpoint.get("written") and fresh:
+            after = await state.call(lambda: state.client.last_activities(state.source))
+            fresh = {kind: MARKERS[kind](after) for kind in fresh}
+
+        def save(conn: Connection) -> None:
+            for kind, marker in fresh.items():
+                repo.set_marker(conn, user_id=state.user_id, kind=kind, marker=marker)
+
+        await state.commit(save)
+
+    async def _step(self, state: RunState, kind: str, direction: str, trakt_changed: bool) -> bool:
+        """Run one step if either side changed; True when it read the whole Trakt side."""
+        importing = direction in ("import", "bidirectional")
+        exporting = direction in ("export", "bidirectional")
+        in_progress = bool(state.phase(kind))
+        if kind == "history":
+            local = await history.local_changes(state) if exporting else 0
+            if not (in_progress or (importing and trakt_changed) or local):
+                return False
+            return await history.run(state, direction, trakt_changed)
+        counter = watchlist.local_changes if kind == "watchlist" else ratings.local_changes
+        local = await state.db(lambda conn: counter(conn, state.user_id)) if exporting else 0
+        if not (in_progress or trakt_changed or local):
+            return False
+        state.phase(kind)["phase"] = "running"
+        if kind == "watchlist":
+            await watchlist.run(state, direction)
+        else:
+            await ratings.run(state, direction)
+        return True
+
+    # ------------------------------------------------------------ undo
+
+    async def _undo(self, state: RunState, original: str) -> None:
+        ids = await state.db(lambda conn: repo.run_added_history_ids(conn, run_id=original))
+        progress = state.phase("undo")
+        start = int(progress.get("batch", 0)) * BATCH
+        state.progress_total = -(-len(ids) // BATCH)
+        for offset in range(start, len(ids), BATCH):
+            batch = ids[offset : offset + BATCH]
+            answer = await state.call(
+                partial(
+                    state.client.remove_history,
+                    state.source,
+                    {"ids": batch},
+                    priority=Priority.BULK,
+                )
+            )
+            missing = set(answer.not_found.ids)
+            rows = [
+                state.item_row(
+                    "history",
+                    "remove",
+                    "not_found" if hid in missing else "removed",
+                    {"trakt_history_id": hid},
+                    trakt_id=hid,
+                )
+                for hid in batch
+            ]
+            progress["batch"] = int(progress.get("batch", 0)) + 1
+            state.progress_done = progress["batch"]
+
+            def work(conn: Connection, batch: list[int] = batch) -> None:
+                repo.undo_plays(conn, run_id=original, removed=batch)
+
+            await state.commit(work, rows)
+        await self._undo_watchlist(state, original)
+
+    async def _undo_watchlist(self, state: RunState, original: str) -> None:
+        added = await state.db(
+            lambda conn: repo.run_list_items(
+                conn, run_id=original, kind="watchlist", action="add", outcome="added"
+            )
+        )
+        objects = [(a["item"], write_object(a["item"])) for a in added]
+        ready = [(item, obj) for item, obj in objects if obj is not None]
+        for offset in range(0, len(ready), BATCH):
+            batch = ready[offset : offset + BATCH]
+            body: dict[str, list[Any]] = {}
+            for _, (key, obj) in batch:
+                body.setdefault(key, []).append(obj)
+            await state.call(
+                partial(state.client.remove_watchlist, state.source, body, priority=Priority.BULK)
+            )
+            keys = [item_key(item) for item, _ in batch]
+            rows = [state.item_row("watchlist", "remove", "removed", item) for item, _ in batch]
+
+            def work(conn: Connection, keys: list[str] = keys) -> None:
+                table = WatchlistEntry.__table__  # type: ignore[attr-defined]
+                conn.execute(
+                    table.update()
+                    .where(table.c.user_id == state.user_id, table.c.item_key.in_(keys))
+                    .values(hold=True, synced_at=None)
+                )
+
+            await state.commit(work, rows)
