@@ -174,7 +174,10 @@ class Play(SQLModel, table=True):
 class Scrobble(SQLModel, table=True):
     """One Trakt call in the durable outbox, committed with the event that caused it."""
 
-    __table_args__ = (Index("ix_scrobble_user_status", "user_id", "status", "id"),)
+    __table_args__ = (
+        Index("ix_scrobble_user_status", "user_id", "status", "id"),
+        Index("ix_scrobble_session_status", "session_key", "status"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     user_id: str = Field(foreign_key="user.id", ondelete="CASCADE")

@@ -104,6 +104,8 @@ def upgrade() -> None:
     )
     op.create_index("ix_scrobble_status", "scrobble", ["status"])
     op.create_index("ix_scrobble_user_status", "scrobble", ["user_id", "status", "id"])
+    # A later event of a session supersedes its unsent start/pause calls: find them directly.
+    op.create_index("ix_scrobble_session_status", "scrobble", ["session_key", "status"])
 
     op.create_table(
         "rejecteddelivery",
@@ -120,6 +122,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("rejecteddelivery")
+    op.drop_index("ix_scrobble_session_status", "scrobble")
     op.drop_index("ix_scrobble_user_status", "scrobble")
     op.drop_index("ix_scrobble_status", "scrobble")
     op.drop_table("scrobble")
