@@ -27,6 +27,9 @@ typecheck: install-test
 
 bench: install-test
 	$(BIN)/python bench/startup.py
+	$(BIN)/python bench/webhook_ingest.py
+	$(BIN)/python bench/scrobble_latency.py
+	$(BIN)/python bench/sync.py
 
 # python3-venv is missing on plain Debian; install it only when `venv` cannot be created.
 $(BIN)/python:

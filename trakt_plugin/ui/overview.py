@@ -8,10 +8,10 @@ from datetime import datetime
 from fastapi.responses import RedirectResponse
 from nicegui import run, ui
 from sqlalchemy import func
-from sqlmodel import select
+from sqlmodel import col, select
 
 from ..context import AppContext
-from ..store.models import Scrobble, TraktConnection, User, as_utc
+from ..store.models import Scrobble, SyncRun, TraktConnection, User, as_utc
 from .scrobbles import now_playing
 from .theme import frame, login_redirect
 
@@ -39,6 +39,26 @@ def outbox_counts(ctx: AppContext) -> dict[str, int]:
     with ctx.session() as session:
         rows = session.exec(select(Scrobble.status, func.count()).group_by(Scrobble.status)).all()
     return {status: int(count) for status, count in rows}
+
+
+def last_runs(ctx: AppContext, limit: int = 5) -> list[dict[str, str]]:
+    """The latest sync runs, newest first, for the overview."""
+    with ctx.session() as session:
+        rows = session.exec(
+            select(SyncRun, User.display_name)
+            .join(User, col(User.id) == col(SyncRun.user_id))
+            .order_by(col(SyncRun.created_at).desc())
+            .limit(limit)
+        ).all()
+    return [
+        {
+            "who": name,
+            "what": f"{run.kind} {run.direction}" + (" (dry run)" if run.dry_run else ""),
+            "status": run.status,
+            "error": run.error or "",
+        }
+        for run, name in rows
+    ]
 
 
 def load_cards(ctx: AppContext) -> list[UserCard]:
@@ -102,6 +122,18 @@ def register(ctx: AppContext) -> None:
                 f"Outbox: {outbox.get('pending', 0)} waiting, {outbox.get('sent', 0)} sent, "
                 f"{outbox.get('dead', 0)} failed"
             ).classes("text-sm text-grey-8")
+            runs = await run.io_bound(last_runs, ctx) or []
+            with ui.card().classes("w-full").props("data-test=last-runs"):
+                ui.label("Last syncs").classes("text-h6")
+                if not runs:
+                    ui.label("No sync has run yet.").classes("text-grey")
+                for entry in runs:
+                    ui.label(
+                        f"{entry['who']}: {entry['what']} — {entry['status']} {entry['error']}"
+                    ).classes("text-sm")
+                    if entry["status"] == "partial" and "limit" in entry["error"].lower():
+                        ui.badge("plan limit", color="orange")
+                ui.link("All runs", "/sync")
             ui.label("People").classes("text-h6").mark("overview-title")
             if not cards:
                 with ui.card().props("data-test=no-users"):
