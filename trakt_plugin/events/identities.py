@@ -5,18 +5,41 @@ A linked identity matching any of them (case-insensitively) names the user. With
 configured ``default_user`` (a display name or a user id) takes the event; otherwise the identity
 is recorded as unlinked (``identity.user_id`` NULL) so it can be listed and linked later. Every
 matched or recorded identity counts the event (``events``, ``last_seen``).
+
+This runs on the webhook hot path, inside the recorder's write transaction, so it uses Core
+statements on a :class:`~sqlalchemy.engine.Connection` (one SELECT and one UPDATE for a linked
+sender) rather than ORM objects.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlmodel import Session, col, func, select
+from sqlalchemy import Connection, Table, bindparam, func, select
+from sqlmodel import SQLModel
 
 from ..store import repo
-from ..store.models import Identity, User
 from .model import PlaybackEvent
+
+IDENTITY_TABLE: Table = SQLModel.metadata.tables["identity"]
+USER_TABLE: Table = SQLModel.metadata.tables["user"]
+_I, _U = IDENTITY_TABLE.c, USER_TABLE.c
+# Built once (see store.scrobble_repo): parameters go in at execute.
+_MATCHING = select(_I.id, _I.user_id, _I.match_key, _I.name).where(
+    _I.source == bindparam("b_source"), _I.match_key.in_(bindparam("b_keys", expanding=True))
+)
+_USER_BY_ID = select(_U.id).where(_U.id == bindparam("b_user"))
+_USER_BY_NAME = (
+    select(_U.id).where(func.lower(_U.display_name) == bindparam("b_name")).order_by(_U.id).limit(1)
+)
+_COUNT = (
+    IDENTITY_TABLE.update()
+    .where(_I.id == bindparam("b_id"))
+    .values(events=_I.events + 1, last_seen=bindparam("b_now"))
+)
+_COUNT_AND_NAME = _COUNT.values(name=bindparam("b_name"))
 
 
 @dataclass(frozen=True)
@@ -32,70 +55,69 @@ class Owner:
     identity_id: int | None
 
 
-def lock_key(event: PlaybackEvent) -> str:
-    """A key that is the same for every event of one sender, known before touching the store."""
-    first = next(iter(event.user_external_ids), "")
-    return f"{event.source}:{repo.match_key(first)}"
-
-
-def _default_user(session: Session, default_user: str | None) -> User | None:
+def _default_user(conn: Connection, default_user: str | None) -> str | None:
     if not default_user:
         return None
-    user = session.get(User, default_user)
-    if user is not None:
-        return user
-    wanted = default_user.strip().lower()
-    query = select(User).where(func.lower(User.display_name) == wanted).order_by(col(User.id))
-    return session.exec(query).first()
+    found = conn.execute(_USER_BY_ID, {"b_user": default_user}).scalar()
+    if found is not None:
+        return str(found)
+    found = conn.execute(_USER_BY_NAME, {"b_name": default_user.strip().lower()}).scalar()
+    return None if found is None else str(found)
 
 
-def _matching(session: Session, event: PlaybackEvent) -> list[Identity]:
+def _matching(conn: Connection, event: PlaybackEvent) -> list[Any]:
+    """Identity rows (``id``, ``user_id``, ``match_key``, ``name``) in the event's id order."""
     keys = [repo.match_key(value) for value in event.user_external_ids if value.strip()]
     if not keys:
         return []
-    query = select(Identity).where(
-        Identity.source == event.source, col(Identity.match_key).in_(keys)
-    )
-    found = {identity.match_key: identity for identity in session.exec(query).all()}
+    rows = conn.execute(_MATCHING, {"b_source": event.source, "b_keys": keys})
+    found = {row.match_key: row for row in rows}
     return [found[key] for key in keys if key in found]
 
 
 def resolve_owner(
-    session: Session, event: PlaybackEvent, *, default_user: str | None, now: datetime
+    conn: Connection, event: PlaybackEvent, *, default_user: str | None, now: datetime
 ) -> Owner:
     """Resolve (and count) the event's sender inside the caller's write transaction."""
-    matches = _matching(session, event)
-    linked = next((identity for identity in matches if identity.user_id is not None), None)
+    matches = _matching(conn, event)
+    linked = next((row for row in matches if row.user_id is not None), None)
     if linked is not None:
-        _count(session, linked, event, now)
-        assert linked.user_id is not None
-        return Owner(linked.user_id, linked.user_id, linked.id)
-    user = _default_user(session, default_user)
-    if user is not None:
-        return Owner(user.id, user.id, None)
+        _count(conn, linked.id, linked.name, event, now)
+        return Owner(str(linked.user_id), str(linked.user_id), int(linked.id))
+    user_id = _default_user(conn, default_user)
+    if user_id is not None:
+        return Owner(user_id, user_id, None)
     if not event.user_external_ids:
         return Owner(f"anonymous:{event.source}", None, None)
-    identity = matches[0] if matches else _unlinked(session, event)
-    _count(session, identity, event, now)
-    return Owner(f"identity:{identity.id}", None, identity.id)
+    if matches:
+        identity_id = int(matches[0].id)
+        _count(conn, identity_id, matches[0].name, event, now)
+    else:
+        identity_id = _unlinked(conn, event, now)
+    return Owner(f"identity:{identity_id}", None, identity_id)
 
 
-def _unlinked(session: Session, event: PlaybackEvent) -> Identity:
+def _unlinked(conn: Connection, event: PlaybackEvent, now: datetime) -> int:
+    """Record a new unlinked identity, already counting this event; returns its id."""
     external_id = event.user_external_ids[0].strip()
-    identity = Identity(
-        source=event.source,
-        external_id=external_id[:200],
-        match_key=repo.match_key(external_id)[:200],
-        name=(event.user_name or None) and str(event.user_name)[:200],
-    )
-    session.add(identity)
-    session.flush()
-    return identity
+    values = {
+        "source": event.source,
+        "external_id": external_id[:200],
+        "match_key": repo.match_key(external_id)[:200],
+        "name": (event.user_name or None) and str(event.user_name)[:200],
+        "events": 1,
+        "last_seen": now,
+    }
+    key = conn.execute(IDENTITY_TABLE.insert(), values).inserted_primary_key
+    assert key is not None
+    return int(key[0])
 
 
-def _count(session: Session, identity: Identity, event: PlaybackEvent, now: datetime) -> None:
-    identity.events = (identity.events or 0) + 1
-    identity.last_seen = now
-    if not identity.name and event.user_name:
-        identity.name = event.user_name[:200]
-    session.add(identity)
+def _count(
+    conn: Connection, identity_id: int, name: str | None, event: PlaybackEvent, now: datetime
+) -> None:
+    if not name and event.user_name:
+        params = {"b_id": identity_id, "b_now": now, "b_name": event.user_name[:200]}
+        conn.execute(_COUNT_AND_NAME, params)
+    else:
+        conn.execute(_COUNT, {"b_id": identity_id, "b_now": now})

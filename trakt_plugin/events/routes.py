@@ -12,13 +12,24 @@
 
 No input produces a 5xx: anything unexpected while handling a body is a 400 naming no
 internals, and the body goes to the rejected log. Only a store that cannot be written answers
-503 (the sender may try again). Parsing and the write run in one worker thread.
+503 (the sender may try again).
+
+Group commit (:class:`IngestWriter`): parsing and the write run in ONE writer thread. Requests
+queue their bodies; the writer takes everything waiting (up to :data:`MAX_BATCH`), parses it and
+records the events in one transaction, each in its own savepoint (one bad event does not fail
+the others), and answers each request only after that transaction committed. One thread and a
+FIFO queue: events are recorded in the order they arrived, so a session's events keep their
+order. An idle writer takes a lone event at once (no waiting for a batch to fill).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import queue
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -28,7 +39,7 @@ from sqlalchemy.exc import OperationalError
 
 from ..context import AppContext
 from ..crypto import same_secret
-from ..scrobble.outbox import body_hash
+from ..scrobble.outbox import Accepted, Delivery, body_hash
 from ..store import scrobble_repo
 from ..store.models import utcnow
 from .model import SOURCES, BadPayload, Ignored, UnsupportedMediaType
@@ -39,6 +50,8 @@ log = logging.getLogger(__name__)
 # SPEC §5: bodies over 1 MiB are refused (a Plex payload with its thumbnail is far smaller).
 MAX_BODY = 1024 * 1024
 TOKEN_HEADER = "x-webhook-token"
+# Events recorded per transaction at most: bounds how long the write lock is held (a few ms).
+MAX_BATCH = 32
 
 
 class TooLarge(Exception):
@@ -68,12 +81,102 @@ async def _read_body(request: Request) -> bytes:
     return b"".join(chunks)
 
 
+@dataclass(frozen=True)
+class Received:
+    """A delivery whose body was read, waiting for the writer."""
+
+    source: str
+    content_type: str | None
+    body: bytes
+    received_at: datetime
+
+
+@dataclass(frozen=True)
+class Handled:
+    """The writer's answer to one delivery: the response, a refusal to log, whose drain to wake."""
+
+    response: JSONResponse
+    reject: tuple[int, str] | None = None
+    wake: str | None = None
+
+
+Outcome = Handled | Exception
+_Waiting = tuple[Received, asyncio.AbstractEventLoop, "asyncio.Future[Handled]"]
+
+
+def _settle(waiting: Sequence[_Waiting], outcomes: Sequence[Outcome]) -> None:
+    """On the event loop: hand each waiting request its outcome (unless it gave up)."""
+    for (_, _, future), outcome in zip(waiting, outcomes, strict=True):
+        if future.done():
+            continue
+        if isinstance(outcome, Exception):
+            future.set_exception(outcome)
+        else:
+            future.set_result(outcome)
+
+
+class IngestWriter:
+    """The single writer thread of webhook deliveries (group commit, see the module docstring).
+
+    ``work`` handles a batch and returns one outcome per delivery, in order; it runs only in
+    the writer thread. If it raises, every delivery of the batch gets that exception.
+    """
+
+    def __init__(self, work: Callable[[Sequence[Received]], list[Outcome]]) -> None:
+        self._work = work
+        self._queue: queue.SimpleQueue[_Waiting] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._start_lock = threading.Lock()
+
+    async def submit(self, received: Received) -> Handled:
+        """Queue a delivery and wait until the writer handled it (its transaction committed)."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Handled] = loop.create_future()
+        self._ensure_started()
+        self._queue.put((received, loop, future))
+        return await future
+
+    def _ensure_started(self) -> None:
+        if self._thread is not None and self._thread.is_alive():
+            return
+        with self._start_lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(
+                    target=self._run, name="webhook-writer", daemon=True
+                )
+                self._thread.start()
+
+    def _run(self) -> None:
+        # A daemon thread for the life of the process: requests in flight at shutdown are
+        # awaiting their outcomes, which it still delivers; a kill loses only unanswered ones.
+        while True:
+            batch = [self._queue.get()]
+            while len(batch) < MAX_BATCH:
+                try:
+                    batch.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            try:
+                outcomes = self._work([received for received, _, _ in batch])
+            except Exception as exc:
+                outcomes = [exc] * len(batch)
+            by_loop: dict[asyncio.AbstractEventLoop, list[int]] = {}
+            for index, (_, loop, _) in enumerate(batch):
+                by_loop.setdefault(loop, []).append(index)
+            for loop, indexes in by_loop.items():
+                if not loop.is_closed():
+                    loop.call_soon_threadsafe(
+                        _settle, [batch[i] for i in indexes], [outcomes[i] for i in indexes]
+                    )
+
+
 class WebhookHandler:
     """The route's work, with the service it records into."""
 
     def __init__(self, ctx: AppContext, service: Any) -> None:
         self.ctx = ctx
         self.service = service
+        self.writer = IngestWriter(self._process_batch)
 
     def _reject(
         self,
@@ -98,29 +201,44 @@ class WebhookHandler:
         except Exception:
             log.exception("could not keep a rejected webhook body")
 
-    def _process(
-        self, source: str, content_type: str | None, body: bytes, received_at: datetime
-    ) -> tuple[JSONResponse, str | None]:
-        """Parse and record (in a worker thread); also returns whose drain to wake."""
+    def _parse(self, received: Received) -> Handled | Delivery:
+        """Parse one body (in the writer thread): a final answer, or an event to record."""
+        source, content_type, body = received.source, received.content_type, received.body
         try:
-            event = parse_event(source, content_type, body, received_at)
+            event = parse_event(source, content_type, body, received.received_at)
         except UnsupportedMediaType as exc:
-            self._reject(source, 415, exc.reason, content_type, body, len(body))
-            return _error(415, exc.reason), None
+            return Handled(_error(415, exc.reason), reject=(415, exc.reason))
         except BadPayload as exc:
-            self._reject(source, 400, exc.reason, content_type, body, len(body))
-            return _error(400, exc.reason), None
+            return Handled(_error(400, exc.reason), reject=(400, exc.reason))
         if isinstance(event, Ignored):
-            return JSONResponse({"ignored": event.reason}, 200), None
-        accepted = self.service.recorder.record(event, body_hash(source, body), received_at)
-        answer: dict[str, Any] = {
-            "event_id": accepted.event_id,
-            "kind": accepted.kind,
-            "user_id": accepted.user_id,
-        }
-        if accepted.duplicate:
-            answer["duplicate"] = True
-        return JSONResponse(answer, 202), accepted.wake
+            return Handled(JSONResponse({"ignored": event.reason}, 200))
+        return Delivery(event, body_hash(source, body), received.received_at)
+
+    def _process_batch(self, batch: Sequence[Received]) -> list[Outcome]:
+        """Parse a batch and record its events in one transaction (in the writer thread)."""
+        outcomes: list[Outcome | None] = [None] * len(batch)
+        deliveries: list[Delivery] = []
+        where: list[int] = []
+        for index, received in enumerate(batch):
+            try:
+                parsed = self._parse(received)
+            except Exception as exc:  # a parser bug: this body gets a 400, the others go on
+                outcomes[index] = exc
+                continue
+            if isinstance(parsed, Handled):
+                outcomes[index] = parsed
+            else:
+                deliveries.append(parsed)
+                where.append(index)
+        if deliveries:
+            try:
+                results: list[Accepted | Exception] = self.service.recorder.record_many(deliveries)
+            except Exception as exc:  # the transaction itself failed: nothing was stored
+                results = [exc] * len(deliveries)
+            for index, result in zip(where, results, strict=True):
+                outcomes[index] = result if isinstance(result, Exception) else _answer(result)
+        assert all(outcome is not None for outcome in outcomes)
+        return [outcome for outcome in outcomes if outcome is not None]
 
     async def handle(self, source: str, request: Request) -> JSONResponse:
         if source not in SOURCES:
@@ -141,9 +259,7 @@ class WebhookHandler:
             return _error(400, "the body could not be read")
         received_at = utcnow()
         try:
-            response, wake = await asyncio.to_thread(
-                self._process, source, content_type, body, received_at
-            )
+            handled = await self.writer.submit(Received(source, content_type, body, received_at))
         except OperationalError:
             log.exception("the store could not record a webhook event")
             return _error(503, "the event could not be stored right now; send it again")
@@ -154,9 +270,25 @@ class WebhookHandler:
                 self._reject, source, 400, reason, content_type, body, len(body)
             )
             return _error(400, reason)
-        if wake:
-            self.service.drain.wake(wake)
-        return response
+        if handled.reject is not None:
+            status, reason = handled.reject
+            await asyncio.to_thread(
+                self._reject, source, status, reason, content_type, body, len(body)
+            )
+        if handled.wake:
+            self.service.drain.wake(handled.wake)
+        return handled.response
+
+
+def _answer(accepted: Accepted) -> Handled:
+    answer: dict[str, Any] = {
+        "event_id": accepted.event_id,
+        "kind": accepted.kind,
+        "user_id": accepted.user_id,
+    }
+    if accepted.duplicate:
+        answer["duplicate"] = True
+    return Handled(JSONResponse(answer, 202), wake=accepted.wake)
 
 
 def install_webhook_route(ctx: AppContext, app: Any, service: Any) -> None:

@@ -27,6 +27,7 @@ from sqlmodel import col, select
 from ..connections import ConnectionService, NotConfigured, TraktGateway
 from ..context import AppContext
 from ..store import scrobble_repo
+from ..store.engine import write_lock
 from ..store.models import Play, Scrobble, as_utc, utcnow
 from .attempt import Attempt, Job, Outcome
 from .policy import use_history_for_late_completion
@@ -63,6 +64,9 @@ class Drain:
         self._wakes: dict[str, asyncio.Event] = {}
         self._closing = False
         self._loop: asyncio.AbstractEventLoop | None = None
+        # Shared with the webhook recorder: the drain's short writes queue behind an ingest
+        # batch in this lock instead of sleeping in SQLite's busy handler (and vice versa).
+        self._write = write_lock(ctx.engine)
 
     # ------------------------------------------------------------ waking
 
@@ -106,7 +110,7 @@ class Drain:
             return scrobble_repo.users_with_pending(session)
 
     def _unpark(self, user_id: str) -> None:
-        with self._ctx.session() as session, session.begin():
+        with self._write, self._ctx.session() as session, session.begin():
             scrobble_repo.unpark_user(session, user_id=user_id, now=utcnow())
 
     def _next(self, user_id: str) -> Scrobble | None:
@@ -126,7 +130,7 @@ class Drain:
         return frozenset(int(i) for i in ids if i is not None)
 
     def _update(self, row_id: int, **fields: Any) -> None:
-        with self._ctx.session() as session, session.begin():
+        with self._write, self._ctx.session() as session, session.begin():
             row = session.get(Scrobble, row_id)
             if row is None:
                 return
@@ -143,7 +147,7 @@ class Drain:
                     session.add(play)
 
     def _park(self, user_id: str, reason: str) -> None:
-        with self._ctx.session() as session, session.begin():
+        with self._write, self._ctx.session() as session, session.begin():
             scrobble_repo.park_user(session, user_id=user_id, now=utcnow(), reason=reason)
 
     # ------------------------------------------------------------ the worker

@@ -1,41 +1,53 @@
-"""Record one playback event and the Trakt calls it causes, in ONE short write transaction.
+"""Record playback events and the Trakt calls they cause, in short write transactions.
 
-The webhook answers 202 only after :meth:`EventRecorder.record` returned, so an acknowledged
-event, its ledger play and its outbox rows survive a kill -9 together (SPEC §6 durable outbox).
+The webhook answers 202 only after the transaction holding its event committed, so an
+acknowledged event, its ledger play and its outbox rows survive a kill -9 together (SPEC §6
+durable outbox).
+
+Group commit: :meth:`EventRecorder.record_many` records a batch of events (the webhook route's
+single writer hands it everything that is waiting) in ONE transaction, in order, each event in
+its own SAVEPOINT: an event that fails rolls back alone and the others still commit.
+:meth:`EventRecorder.record` is the batch of one. The transaction takes the write lock up front
+(``BEGIN IMMEDIATE`` on SQLite), and batches are recorded one at a time (a process lock), so a
+session's state is read, decided and written without a concurrent event interleaving, and events
+are recorded in the order they were handed over.
+
+Cost: the hot path uses Core statements (no ORM objects or flushes), looks the dedupe input up
+only when the event completes a playback (:func:`~.policy.decide` is pure and uses it for nothing
+else), and looks the connection state up only when there are live calls to queue (once per user
+and batch: the write lock is held, so it cannot change meanwhile).
 
 Duplicate deliveries: a body identical (same source, same bytes) to one accepted within
 :data:`DUPLICATE_DELIVERY_WINDOW` is the same delivery: it gets the first one's answer and
-changes nothing. Anything else that repeats (a re-sent stop with a new timestamp, Plex's
-``media.scrobble`` then ``media.stop``, Emby's stop then ``item.markplayed``) is absorbed by the
-policy: a completed session sends nothing more, and a second completion of the same item within
+changes nothing (also within one batch: its events are recorded one after the other). Anything
+else that repeats (a re-sent stop with a new timestamp, Plex's ``media.scrobble`` then
+``media.stop``, Emby's stop then ``item.markplayed``) is absorbed by the policy: a completed
+session sends nothing more, and a second completion of the same item within
 ``scrobble.dedupe_window`` with no new playback started in between is the same play.
-
-Events of one sender are recorded one at a time (striped process locks): the session state is
-read, decided and written without a concurrent event of the same session interleaving.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import threading
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlmodel import Session
+from sqlalchemy import Connection
 
 from ..context import AppContext
-from ..events.identities import Owner, lock_key, resolve_owner
+from ..events.identities import Owner, resolve_owner
 from ..events.model import PlaybackEvent
 from ..store import scrobble_repo
-from ..store.models import Play, PlaybackSession, Scrobble, WebhookEvent, as_utc
+from ..store.engine import begin_write, write_lock
+from ..store.models import PlaybackSession, as_utc
 from .policy import Action, Decision, SessionState, decide
 
 # Webhook senders that repeat a delivery do so within seconds; ten minutes is far longer, and
 # short enough that a paused Jellyfin heartbeat repeating the same bytes later is still cheap.
 DUPLICATE_DELIVERY_WINDOW = timedelta(minutes=10)
-# Striped locks: events of one sender serialise, different senders rarely contend.
-LOCK_STRIPES = 64
 
 
 @dataclass(frozen=True)
@@ -47,6 +59,28 @@ class Accepted:
     user_id: str | None
     duplicate: bool = False
     wake: str | None = None
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One parsed event to record: the event, its body hash, when it was received."""
+
+    event: PlaybackEvent
+    digest: str
+    received_at: datetime
+
+
+@dataclass
+class _Batch:
+    """What one write transaction may remember between its events."""
+
+    queues: dict[str, bool] = field(default_factory=dict)
+
+    def queues_live_calls(self, conn: Connection, user_id: str) -> bool:
+        # The write lock is held for the whole transaction: a connection cannot change state.
+        if user_id not in self.queues:
+            self.queues[user_id] = scrobble_repo.queues_live_calls(conn, user_id=user_id)
+        return self.queues[user_id]
 
 
 def body_hash(source: str, body: bytes) -> str:
@@ -62,86 +96,123 @@ class EventRecorder:
 
     def __init__(self, ctx: AppContext) -> None:
         self._ctx = ctx
-        self._locks = [threading.Lock() for _ in range(LOCK_STRIPES)]
-
-    def _lock(self, key: str) -> threading.Lock:
-        return self._locks[hash(key) % LOCK_STRIPES]
+        # One batch at a time in this process (shared with the drain's writes): SQLite has one
+        # writer anyway, and waiting here is cheaper than in its busy handler.
+        self._write = write_lock(ctx.engine)
 
     def record(self, event: PlaybackEvent, digest: str, received_at: datetime) -> Accepted:
         """Store the event and its consequences; blocking (call from a worker thread)."""
-        with self._lock(lock_key(event)), self._ctx.session() as session, session.begin():
-            repeated = scrobble_repo.find_duplicate(
-                session, body_hash=digest, since=received_at - DUPLICATE_DELIVERY_WINDOW
-            )
-            if repeated is not None and repeated.id is not None:
-                return Accepted(repeated.id, repeated.kind, repeated.user_id, duplicate=True)
-            settings = self._ctx.settings
-            owner = resolve_owner(
-                session, event, default_user=settings.default_user, now=received_at
-            )
-            stored = scrobble_repo.get_session(
-                session, owner=owner.key, session_key=event.session_key
-            )
-            state = SessionState.from_dict(json.loads(stored.state_json)) if stored else None
-            queues = owner.user_id is not None and scrobble_repo.queues_live_calls(
-                session, user_id=owner.user_id
-            )
-            decision = decide(
-                state,
-                event,
-                threshold=settings.scrobble_threshold,
-                auto_scrobble=settings.auto_scrobble,
-                propagate_unwatched=settings.sync.propagate_unwatched,
-                recent_completion_at=self._recent_completion(session, owner, event.item_key),
-                dedupe_window=timedelta(seconds=settings.scrobble.dedupe_window),
-                user=owner.key,
-            )
-            row = WebhookEvent(
-                received_at=received_at,
-                source=event.source,
-                user_id=owner.user_id,
-                identity_id=owner.identity_id,
-                kind=decision.effective_kind,
-                raw_kind=event.raw_event[:60],
-                media_type=event.media_type,
-                session_key=event.session_key[:400],
-                item_key=event.item_key[:400],
-                title=_title(event),
-                progress=event.progress,
-                occurred_at=event.occurred_at,
-                body_hash=digest,
-                note=decision.note[:200],
-                event_json=_dump(event.to_dict()),
-            )
-            session.add(row)
-            session.flush()
-            assert row.id is not None
-            item = event.trakt_item()
-            _save_session(session, stored, owner, event, decision, item)
-            wake = record_consequences(
-                session,
-                owner=owner,
-                decision=decision,
-                item=item,
-                item_key=event.item_key,
-                session_key=event.session_key,
-                source=event.source,
-                event_id=row.id,
-                has_ids=event.has_ids(),
-                queues=queues,
-            )
-            return Accepted(row.id, decision.effective_kind, owner.user_id, wake=wake)
+        result = self.record_many([Delivery(event, digest, received_at)])[0]
+        if isinstance(result, Exception):
+            raise result
+        return result
 
-    def _recent_completion(self, session: Session, owner: Owner, item_key: str) -> datetime | None:
+    def record_many(self, deliveries: Sequence[Delivery]) -> list[Accepted | Exception]:
+        """Record ``deliveries`` in order in one transaction, committed before this returns.
+
+        Each event runs in its own savepoint: one that raises is rolled back alone and its
+        exception takes its place in the answer. An exception raised from here (the store
+        could not begin or commit the transaction) means none of them was stored.
+        """
+        results: list[Accepted | Exception] = []
+        with self._write, self._ctx.engine.connect() as conn:
+            begin_write(conn)
+            batch = _Batch()
+            if len(deliveries) == 1:
+                # Alone in its transaction: a failure rolls back exactly this event.
+                try:
+                    results.append(self._record_one(conn, batch, deliveries[0]))
+                except Exception as exc:
+                    conn.rollback()
+                    return [exc]
+            else:
+                for delivery in deliveries:
+                    savepoint = conn.begin_nested()
+                    try:
+                        accepted = self._record_one(conn, batch, delivery)
+                    except Exception as exc:
+                        savepoint.rollback()  # if even this fails, the whole batch fails
+                        results.append(exc)
+                        continue
+                    savepoint.commit()
+                    results.append(accepted)
+            conn.commit()
+        return results
+
+    def _record_one(self, conn: Connection, batch: _Batch, delivery: Delivery) -> Accepted:
+        event, digest, received_at = delivery.event, delivery.digest, delivery.received_at
+        repeated = scrobble_repo.find_duplicate(
+            conn, body_hash=digest, since=received_at - DUPLICATE_DELIVERY_WINDOW
+        )
+        if repeated is not None:
+            return Accepted(int(repeated.id), str(repeated.kind), repeated.user_id, duplicate=True)
+        settings = self._ctx.settings
+        owner = resolve_owner(conn, event, default_user=settings.default_user, now=received_at)
+        stored = scrobble_repo.get_session_state(
+            conn, owner=owner.key, session_key=event.session_key
+        )
+        state = SessionState.from_dict(json.loads(stored)) if stored is not None else None
+        options: dict[str, Any] = {
+            "threshold": settings.scrobble_threshold,
+            "auto_scrobble": settings.auto_scrobble,
+            "propagate_unwatched": settings.sync.propagate_unwatched,
+            "dedupe_window": timedelta(seconds=settings.scrobble.dedupe_window),
+            "user": owner.key,
+        }
+        decision = decide(state, event, recent_completion_at=None, **options)
+        if decision.play is not None:
+            # Only a completion can be "the same play as a recent one": the dedupe input is
+            # looked up for these alone (decide() uses it for nothing else).
+            recent = self._recent_completion(conn, owner, event.item_key)
+            if recent is not None:
+                decision = decide(state, event, recent_completion_at=recent, **options)
+        event_id = scrobble_repo.insert_event(
+            conn,
+            {
+                "received_at": received_at,
+                "source": event.source,
+                "user_id": owner.user_id,
+                "identity_id": owner.identity_id,
+                "kind": decision.effective_kind,
+                "raw_kind": event.raw_event[:60],
+                "media_type": event.media_type,
+                "session_key": event.session_key[:400],
+                "item_key": event.item_key[:400],
+                "title": _title(event),
+                "progress": event.progress,
+                "occurred_at": event.occurred_at,
+                "body_hash": digest,
+                "note": decision.note[:200],
+                "event_json": _dump(event.to_dict()),
+            },
+        )
+        item = event.trakt_item()
+        _save_session(conn, stored is not None, owner, event, decision, item)
+        queues = None
+        if decision.actions and owner.user_id is not None:
+            queues = batch.queues_live_calls(conn, owner.user_id)
+        wake = record_consequences(
+            conn,
+            owner=owner,
+            decision=decision,
+            item=item,
+            item_key=event.item_key,
+            session_key=event.session_key,
+            source=event.source,
+            event_id=event_id,
+            has_ids=event.has_ids(),
+            queues=queues,
+        )
+        return Accepted(event_id, decision.effective_kind, owner.user_id, wake=wake)
+
+    def _recent_completion(self, conn: Connection, owner: Owner, item_key: str) -> datetime | None:
         """The policy's dedupe input: the latest play, unless a new playback began since."""
         last_play = scrobble_repo.latest_play_at(
-            session, user_id=owner.user_id, identity_id=owner.identity_id, item_key=item_key
+            conn, user_id=owner.user_id, identity_id=owner.identity_id, item_key=item_key
         )
         if last_play is None:
             return None
-        restarted = scrobble_repo.latest_new_playback_at(
-            session, owner=owner.key, item_key=item_key
-        )
+        restarted = scrobble_repo.latest_new_playback_at(conn, owner=owner.key, item_key=item_key)
         if restarted is not None and restarted > last_play:
             return None
         return last_play
@@ -154,35 +225,33 @@ def _title(event: PlaybackEvent) -> str | None:
 
 
 def _save_session(
-    session: Session,
-    stored: PlaybackSession | None,
+    conn: Connection,
+    exists: bool,
     owner: Owner,
     event: PlaybackEvent,
     decision: Decision,
     item: dict[str, object],
 ) -> None:
-    row = stored or PlaybackSession(
-        owner=owner.key,
-        session_key=event.session_key,
-        item_key=event.item_key,
-        state_json="{}",
-        item="{}",
-        source=event.source,
-    )
     state = decision.state
-    row.item_key = state.item_key
-    row.state_json = _dump(state.to_dict())
-    row.item = _dump(item)
-    row.title = _title(event)
-    row.last_event_at = event.occurred_at
-    row.open = not (state.completed or state.stopped)
+    values: dict[str, Any] = {
+        "item_key": state.item_key,
+        "state_json": _dump(state.to_dict()),
+        "item": _dump(item),
+        "title": _title(event),
+        "last_event_at": event.occurred_at,
+        "open": not (state.completed or state.stopped),
+    }
     if decision.new_playback:
-        row.new_playback_at = event.occurred_at
-    session.add(row)
+        values["new_playback_at"] = event.occurred_at
+    if not exists:
+        values["source"] = event.source
+    scrobble_repo.save_session(
+        conn, exists=exists, owner=owner.key, session_key=event.session_key, values=values
+    )
 
 
 def record_consequences(
-    session: Session,
+    conn: Connection,
     *,
     owner: Owner,
     decision: Decision,
@@ -198,36 +267,40 @@ def record_consequences(
 
     Plays are recorded for everyone (also unlinked, or without a connection: SPEC §4); live
     calls are queued only for users whose Trakt connection exists (``queues``, looked up when
-    not given).
+    not given). ``conn``: the transaction's connection (``session.connection()`` in an ORM
+    transaction).
     """
     play_id: int | None = None
     if decision.play is not None:
-        play = Play(
-            user_id=owner.user_id,
-            identity_id=owner.identity_id,
-            item=_dump(item),
-            item_key=item_key[:400],
-            watched_at=decision.play.watched_at,
-            source=source,
-            event_id=event_id,
+        play_id = scrobble_repo.insert_play(
+            conn,
+            {
+                "user_id": owner.user_id,
+                "identity_id": owner.identity_id,
+                "item": _dump(item),
+                "item_key": item_key[:400],
+                "watched_at": decision.play.watched_at,
+                "source": source,
+                "event_id": event_id,
+            },
         )
-        session.add(play)
-        session.flush()
-        play_id = play.id
     user_id = owner.user_id
     if not decision.actions or user_id is None:
         return None
     if queues is None:
-        queues = scrobble_repo.queues_live_calls(session, user_id=user_id)
+        queues = scrobble_repo.queues_live_calls(conn, user_id=user_id)
     if not queues:
         return None
     scrobble_repo.supersede_live(
-        session, user_id=user_id, session_key=session_key[:400], note="superseded by a later event"
+        conn, user_id=user_id, session_key=session_key[:400], note="superseded by a later event"
     )
-    for action in decision.actions:
-        session.add(
+    scrobble_repo.insert_scrobbles(
+        conn,
+        [
             _outbox_row(action, user_id, item, item_key, session_key, event_id, play_id, has_ids)
-        )
+            for action in decision.actions
+        ],
+    )
     return user_id if has_ids else None
 
 
@@ -240,23 +313,26 @@ def _outbox_row(
     event_id: int | None,
     play_id: int | None,
     has_ids: bool,
-) -> Scrobble:
-    row = Scrobble(
-        user_id=user_id,
-        action=action.kind,
-        item=_dump(item),
-        item_key=item_key[:400],
-        session_key=session_key[:400],
-        progress=action.progress,
-        event_time=action.event_time,
-        watched_at=action.watched_at,
-        completion=action.completion,
-        event_id=event_id,
-        play_id=play_id if action.completion else None,
-        next_attempt_at=action.event_time,
-    )
+) -> dict[str, Any]:
+    """The values of one :class:`~..store.models.Scrobble` row (the rest take their defaults)."""
+    row: dict[str, Any] = {
+        "user_id": user_id,
+        "action": action.kind,
+        "item": _dump(item),
+        "item_key": item_key[:400],
+        "session_key": session_key[:400],
+        "progress": action.progress,
+        "event_time": action.event_time,
+        "watched_at": action.watched_at,
+        "completion": action.completion,
+        "event_id": event_id,
+        "play_id": play_id if action.completion else None,
+        "next_attempt_at": action.event_time,
+        "status": "pending",
+        "last_error": None,
+    }
     if not has_ids:
-        row.status, row.last_error, row.next_attempt_at = "skipped", "no ids", None
+        row.update(status="skipped", last_error="no ids", next_attempt_at=None)
     return row
 
 

@@ -114,7 +114,7 @@ class ScrobbleService:
                 session.add(row)
                 item = json.loads(row.item)
                 wake = record_consequences(
-                    session,
+                    session.connection(),
                     owner=session_owner(row.owner),
                     decision=decision,
                     item=item,

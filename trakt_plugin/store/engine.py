@@ -1,17 +1,20 @@
 """Engine creation and migrations at startup.
 
 SQLite gets WAL (kill -9 safe, readers never block the writer), a busy timeout and foreign keys;
-these pragmas are the only SQLite-specific SQL in the project.
+these pragmas and :func:`begin_write`'s ``BEGIN IMMEDIATE`` are the only SQLite-specific SQL in
+the project.
 """
 
 from __future__ import annotations
 
+import threading
+import weakref
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy import Connection, Engine, create_engine, event, inspect
 from sqlalchemy.engine.url import make_url
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -39,6 +42,38 @@ def make_engine(url: str) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     return create_engine(url, pool_pre_ping=True)
+
+
+_WRITE_LOCKS: weakref.WeakKeyDictionary[Engine, threading.Lock] = weakref.WeakKeyDictionary()
+_WRITE_LOCKS_GUARD = threading.Lock()
+
+
+def write_lock(engine: Engine) -> threading.Lock:
+    """A process lock for the busiest writers of ``engine`` (webhook recorder, outbox drain).
+
+    SQLite has one writer at a time; a writer that finds the lock taken sleeps in its busy
+    handler in growing steps (1, 2, 5, 10… ms) however soon the lock is free again. Writers of
+    one process that wait on this lock instead are handed it at once. Hold it only around
+    short transactions.
+    """
+    with _WRITE_LOCKS_GUARD:
+        lock = _WRITE_LOCKS.get(engine)
+        if lock is None:
+            lock = _WRITE_LOCKS[engine] = threading.Lock()
+        return lock
+
+
+def begin_write(connection: Connection) -> None:
+    """Begin a write transaction on ``connection`` that holds the write lock from the start.
+
+    pysqlite defers its BEGIN to the first INSERT/UPDATE/DELETE: reads before it run outside
+    the transaction, and a SAVEPOINT issued there opens a transaction of its own that its
+    RELEASE commits. ``BEGIN IMMEDIATE`` takes SQLite's write lock at once (waiting up to the
+    busy timeout), so what the transaction reads cannot change before it commits and savepoints
+    nest inside it. Other databases begin on the first statement as usual.
+    """
+    if connection.dialect.name == "sqlite":
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def alembic_config(engine: Engine) -> Config:

@@ -2,24 +2,75 @@
 
 Keyword-only, each takes an open session; callers own the transaction. Datetimes go in aware
 (UTC) and come back naive from SQLite (see :func:`as_utc`).
+
+The webhook hot path (duplicate check, session state, dedupe inputs, connection state, outbox
+inserts) takes a Core :class:`~sqlalchemy.engine.Connection` instead and uses Core statements on
+the tables: the ORM's per-statement and per-object bookkeeping was most of an event's cost.
+Pass ``session.connection()`` to use them inside an ORM transaction.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import delete, update
-from sqlmodel import Session, col, func, select
+from sqlalchemy import Connection, Row, Table, bindparam, delete, update
+from sqlalchemy import select as core_select
+from sqlmodel import Session, SQLModel, col, func, select
 
 from .models import (
     Play,
     PlaybackSession,
     RejectedDelivery,
     Scrobble,
-    TraktConnection,
     WebhookEvent,
     as_utc,
+)
+
+# Core tables of the hot path (see the module docstring).
+EVENT_TABLE: Table = SQLModel.metadata.tables["webhookevent"]
+SESSION_TABLE: Table = SQLModel.metadata.tables["playbacksession"]
+PLAY_TABLE: Table = SQLModel.metadata.tables["play"]
+SCROBBLE_TABLE: Table = SQLModel.metadata.tables["scrobble"]
+CONNECTION_TABLE: Table = SQLModel.metadata.tables["traktconnection"]
+_E, _S, _P, _O, _C = (
+    t.c for t in (EVENT_TABLE, SESSION_TABLE, PLAY_TABLE, SCROBBLE_TABLE, CONNECTION_TABLE)
+)
+# Built once: building a statement costs as much as running it (parameters go in at execute).
+_FIND_DUPLICATE = (
+    core_select(_E.id, _E.kind, _E.user_id)
+    .where(_E.body_hash == bindparam("b_hash"), _E.received_at >= bindparam("b_since"))
+    .order_by(_E.id)
+    .limit(1)
+)
+_SESSION_KEY = (_S.owner == bindparam("b_owner"), _S.session_key == bindparam("b_session_key"))
+_SESSION_STATE = core_select(_S.state_json).where(*_SESSION_KEY)
+_SESSION_UPDATE = SESSION_TABLE.update().where(*_SESSION_KEY)
+_LATEST_PLAY = core_select(func.max(_P.watched_at)).where(_P.item_key == bindparam("b_item_key"))
+_LATEST_PLAY_OF_USER = _LATEST_PLAY.where(_P.user_id == bindparam("b_user_id"))
+_LATEST_PLAY_OF_IDENTITY = _LATEST_PLAY.where(
+    _P.identity_id == bindparam("b_identity_id"), _P.user_id.is_(None)
+)
+_LATEST_NEW_PLAYBACK = core_select(func.max(_S.new_playback_at)).where(
+    _S.owner == bindparam("b_owner"), _S.item_key == bindparam("b_item_key")
+)
+_CONNECTION_STATE = core_select(_C.state, _C.access_token.is_not(None)).where(
+    _C.user_id == bindparam("b_user_id")
+)
+# Superseding looks the session's rows up by session key alone: with the user in the WHERE,
+# SQLite picks ix_scrobble_user_status and walks every pending row of the user (a backlog makes
+# every event slower); by session key it is ix_scrobble_session_status, a handful of rows.
+_LIVE_OF_SESSION = core_select(_O.id, _O.user_id).where(
+    _O.session_key == bindparam("b_session_key"),
+    _O.status == "pending",
+    _O.completion.is_(False),
+    _O.action.in_(("scrobble_start", "scrobble_pause")),
+)
+_SUPERSEDE = (
+    SCROBBLE_TABLE.update()
+    .where(_O.id.in_(bindparam("b_ids", expanding=True)), _O.status == "pending")
+    .values(status="skipped", last_error=bindparam("b_note"), next_attempt_at=None)
 )
 
 # The rejected-deliveries log keeps this many bodies (newest), each cut to REJECTED_BODY_BYTES:
@@ -74,13 +125,18 @@ def list_rejected(
 # ---------------------------------------------------------------- events
 
 
-def find_duplicate(session: Session, *, body_hash: str, since: datetime) -> WebhookEvent | None:
-    query = (
-        select(WebhookEvent)
-        .where(WebhookEvent.body_hash == body_hash, col(WebhookEvent.received_at) >= since)
-        .order_by(col(WebhookEvent.id))
-    )
-    return session.exec(query).first()
+def find_duplicate(
+    conn: Connection, *, body_hash: str, since: datetime
+) -> Row[Any, Any, Any] | None:
+    """The first event (``id``, ``kind``, ``user_id``) with this body hash since ``since``."""
+    return conn.execute(_FIND_DUPLICATE, {"b_hash": body_hash, "b_since": since}).first()
+
+
+def insert_event(conn: Connection, values: Mapping[str, Any]) -> int:
+    """Insert a :class:`WebhookEvent` row; returns its id."""
+    key = conn.execute(EVENT_TABLE.insert(), dict(values)).inserted_primary_key
+    assert key is not None
+    return int(key[0])
 
 
 def recent_events(session: Session, *, limit: int = 50) -> Sequence[WebhookEvent]:
@@ -97,29 +153,39 @@ def purge_events(session: Session, *, before: datetime) -> int:
 # ---------------------------------------------------------------- sessions and dedupe
 
 
-def get_session(session: Session, *, owner: str, session_key: str) -> PlaybackSession | None:
-    return session.get(PlaybackSession, (owner, session_key))
+def get_session_state(conn: Connection, *, owner: str, session_key: str) -> str | None:
+    """The stored policy state (JSON) of a playback session; None when there is no session."""
+    key = {"b_owner": owner, "b_session_key": session_key}
+    value = conn.execute(_SESSION_STATE, key).scalar()
+    return None if value is None else str(value)
+
+
+def save_session(
+    conn: Connection, *, exists: bool, owner: str, session_key: str, values: Mapping[str, Any]
+) -> None:
+    """Update the playback session row (``exists``) or insert it."""
+    if exists:
+        conn.execute(_SESSION_UPDATE, {"b_owner": owner, "b_session_key": session_key, **values})
+    else:
+        conn.execute(SESSION_TABLE.insert(), {"owner": owner, "session_key": session_key, **values})
 
 
 def latest_play_at(
-    session: Session, *, user_id: str | None, identity_id: int | None, item_key: str
+    conn: Connection, *, user_id: str | None, identity_id: int | None, item_key: str
 ) -> datetime | None:
     """When the owner's latest ledger play of the item was watched."""
-    query = select(func.max(Play.watched_at)).where(Play.item_key == item_key)
     if user_id is not None:
-        query = query.where(Play.user_id == user_id)
-    elif identity_id is not None:
-        query = query.where(Play.identity_id == identity_id, col(Play.user_id).is_(None))
-    else:
-        return None
-    return as_utc(session.exec(query).one())
+        params: dict[str, Any] = {"b_item_key": item_key, "b_user_id": user_id}
+        return as_utc(conn.execute(_LATEST_PLAY_OF_USER, params).scalar())
+    if identity_id is not None:
+        params = {"b_item_key": item_key, "b_identity_id": identity_id}
+        return as_utc(conn.execute(_LATEST_PLAY_OF_IDENTITY, params).scalar())
+    return None
 
 
-def latest_new_playback_at(session: Session, *, owner: str, item_key: str) -> datetime | None:
-    query = select(func.max(PlaybackSession.new_playback_at)).where(
-        PlaybackSession.owner == owner, PlaybackSession.item_key == item_key
-    )
-    return as_utc(session.exec(query).one())
+def latest_new_playback_at(conn: Connection, *, owner: str, item_key: str) -> datetime | None:
+    params = {"b_owner": owner, "b_item_key": item_key}
+    return as_utc(conn.execute(_LATEST_NEW_PLAYBACK, params).scalar())
 
 
 def idle_sessions(
@@ -156,33 +222,47 @@ def plays_of(session: Session, *, user_id: str) -> Sequence[Play]:
 # ---------------------------------------------------------------- outbox
 
 
-def queues_live_calls(session: Session, *, user_id: str) -> bool:
+def queues_live_calls(conn: Connection, *, user_id: str) -> bool:
     """Whether live calls are queued for the user (SPEC §4: none without a connection)."""
-    row = session.get(TraktConnection, user_id)
+    row = conn.execute(_CONNECTION_STATE, {"b_user_id": user_id}).first()
     if row is None:
         return False
-    return row.state in QUEUEING_STATES or (row.state == "pending" and bool(row.access_token))
+    state, has_token = row
+    return state in QUEUEING_STATES or (state == "pending" and bool(has_token))
 
 
-def supersede_live(session: Session, *, user_id: str, session_key: str, note: str) -> int:
-    """Mark the session's unsent start/pause calls skipped (a later event replaces them)."""
-    result = session.execute(
-        update(Scrobble)
-        .where(
-            col(Scrobble.user_id) == user_id,
-            col(Scrobble.session_key) == session_key,
-            col(Scrobble.status) == "pending",
-            col(Scrobble.completion).is_(False),
-            col(Scrobble.action).in_(("scrobble_start", "scrobble_pause")),
-        )
-        .values(status="skipped", last_error=note, next_attempt_at=None)
-        .execution_options(synchronize_session=False)
-    )
+def supersede_live(conn: Connection, *, user_id: str, session_key: str, note: str) -> int:
+    """Mark the session's unsent start/pause calls skipped (a later event replaces them).
+
+    The UPDATE re-checks the status: a row sent meanwhile by the drain is left alone.
+    """
+    rows = conn.execute(_LIVE_OF_SESSION, {"b_session_key": session_key}).all()
+    ids = [row.id for row in rows if row.user_id == user_id]
+    if not ids:
+        return 0
+    result = conn.execute(_SUPERSEDE, {"b_ids": ids, "b_note": note})
     return int(getattr(result, "rowcount", 0) or 0)
 
 
+def insert_play(conn: Connection, values: Mapping[str, Any]) -> int:
+    """Insert a ledger :class:`Play`; returns its id."""
+    key = conn.execute(PLAY_TABLE.insert(), dict(values)).inserted_primary_key
+    assert key is not None
+    return int(key[0])
+
+
+def insert_scrobbles(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Insert outbox rows (:class:`Scrobble`), in order."""
+    for values in rows:
+        conn.execute(SCROBBLE_TABLE.insert(), dict(values))
+
+
 def next_pending(session: Session, *, user_id: str) -> Scrobble | None:
-    """The user's oldest pending row that is not parked (calls go out in event order)."""
+    """The user's oldest pending row that is not parked (calls go out in event order).
+
+    LIMIT 1: without it the ORM builds an object for every pending row before ``first()``
+    keeps one, which made each drain step cost O(backlog) while webhooks pile rows up.
+    """
     query = (
         select(Scrobble)
         .where(
@@ -191,6 +271,7 @@ def next_pending(session: Session, *, user_id: str) -> Scrobble | None:
             col(Scrobble.parked_at).is_(None),
         )
         .order_by(col(Scrobble.id))
+        .limit(1)
     )
     return session.exec(query).first()
 
