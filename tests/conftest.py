@@ -60,6 +60,20 @@ class Service:
         return self.process.wait(timeout=timeout)
 
 
+# Every service process any test started (also restarts inside a test): none may outlive it.
+_STARTED: list[subprocess.Popen[bytes]] = []
+
+
+@pytest.fixture(autouse=True)
+def _no_service_outlives_its_test() -> Iterator[None]:
+    yield
+    while _STARTED:
+        process = _STARTED.pop()
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=10)
+
+
 def start_service(
     data_dir: Path, env: Mapping[str, str] | None = None, cwd: Path | None = None
 ) -> Service:
@@ -75,6 +89,7 @@ def start_service(
             stderr=subprocess.STDOUT,
             cwd=cwd or data_dir.parent,
         )
+    _STARTED.append(process)
     service = Service(process, f"http://127.0.0.1:{port}", data_dir, log_path, full_env)
     deadline = time.monotonic() + STARTUP_TIMEOUT
     while time.monotonic() < deadline:
