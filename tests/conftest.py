@@ -60,12 +60,13 @@ class Service:
         return self.process.wait(timeout=timeout)
 
 
-# Every service process any test started (also restarts inside a test): none may outlive it.
+# Every service process any test started (also restarts inside a test, which fixtures do not
+# track): none may outlive the test session.
 _STARTED: list[subprocess.Popen[bytes]] = []
 
 
-@pytest.fixture(autouse=True)
-def _no_service_outlives_its_test() -> Iterator[None]:
+@pytest.fixture(autouse=True, scope="session")
+def _no_service_outlives_the_session() -> Iterator[None]:
     yield
     while _STARTED:
         process = _STARTED.pop()

@@ -136,3 +136,16 @@ def test_generated_tokens_persist_across_restarts(service_factory) -> None:  # t
         ).status_code
         == 401
     )
+
+
+def test_machine_endpoints_create_no_browser_sessions(service: Service) -> None:
+    """Webhooks and API calls arrive without cookies; each must not open a dashboard session
+    (NiceGUI keeps per-session storage forever)."""
+    for path in ("/healthz", "/api/v1/users", "/webhooks/plex", "/metrics"):
+        answer = (
+            httpx.post(f"{service.url}{path}")
+            if "webhooks" in path
+            else httpx.get(f"{service.url}{path}")
+        )
+        assert "set-cookie" not in answer.headers, path
+    assert "set-cookie" in httpx.get(f"{service.url}/login").headers

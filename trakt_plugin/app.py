@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse, Response
 from nicegui import app, ui
 from nicegui.storage import Storage
 
-from . import __version__
+from . import __version__, machine_path
 from .api import health, ledger, scrobbles, users
 from .api import sync as sync_api
 from .api import trakt as trakt_api
@@ -142,6 +142,7 @@ def install_services(ctx: AppContext) -> None:
 
 def build(ctx: AppContext) -> None:
     """Register everything on NiceGUI's application object."""
+    machine_path.install(app)
     install_services(ctx)
     app.add_static_files("/assets", str(ASSETS_DIR))
     install_root_routes(ctx)
