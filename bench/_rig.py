@@ -32,7 +32,8 @@ from trakt_plugin.config import load_settings
 async def bare() -> dict[str, bool]:
     return {"ok": True}
 
-app.add_api_route("/bench/bare", bare, methods=["POST"], status_code=202)
+# Under /api/ so it takes the same lean middleware path as the webhook route (machine_path.py).
+app.add_api_route("/api/bench/bare", bare, methods=["POST"], status_code=202)
 serve(load_settings(os.environ), os.environ)
 """
 

@@ -99,7 +99,7 @@ def main() -> None:
         offset = 0
         ratio = {}
         for concurrency in (1, 16):
-            for name, path in (("bare", "/bench/bare"), ("durable", WEBHOOK_PATH)):
+            for name, path in (("bare", "/api/bench/bare"), ("durable", WEBHOOK_PATH)):
                 rate, lat = asyncio.run(
                     closed_loop(rig.url, path, "bench-user", concurrency, offset)
                 )
