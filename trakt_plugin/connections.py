@@ -14,7 +14,6 @@ import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
-import httpx
 from authlib.common.security import generate_token
 from sqlmodel import Session, select
 
@@ -91,29 +90,31 @@ class TraktGateway:
         """Reach Trakt through the configured proxy; any answer from Trakt counts as reachable."""
         settings = self._ctx.settings
         via = describe_proxy(settings.proxy)
+        probe_client = None if self.configured else self._unauthenticated_client()
+        client = probe_client or self.client()
         started = time.perf_counter()
-        http = proxy_http_client(settings.proxy, settings.scrobble.http_timeout)
         try:
-            response = await http.get(
-                settings.api_url + TEST_CONNECTION_PATH,
-                headers={
-                    "trakt-api-version": "2",
-                    "trakt-api-key": settings.client_id or "",
-                    "User-Agent": f"trakt-plugin/{self._ctx.version}",
-                    "Content-Type": "application/json",
-                },
-            )
-        except httpx.ProxyError as exc:
-            return {"ok": False, "error": f"proxy {via} failed: {type(exc).__name__}"}
-        except httpx.HTTPError as exc:
-            where = f"proxy {via}" if settings.proxy else f"Trakt at {settings.api_url}"
-            return {"ok": False, "error": f"could not reach {where}: {type(exc).__name__}"}
+            response = await client.probe()
+        except errors.TraktError as exc:
+            return {"ok": False, "error": _describe_failure(exc, "reaching Trakt"), "via": via}
         finally:
-            await http.aclose()
+            if probe_client is not None:
+                await probe_client.close()
         elapsed = round((time.perf_counter() - started) * 1000)
         if response.status_code >= 500 or "text/html" in response.headers.get("content-type", ""):
             return {"ok": False, "error": f"Trakt answered {response.status_code}", "via": via}
         return {"ok": True, "via": via, "ms": elapsed}
+
+    def _unauthenticated_client(self) -> TraktClient:
+        """A throwaway client before the app credentials are set (the proxy can be tested)."""
+        settings = self._ctx.settings
+        return TraktClient(
+            client_id="",
+            client_secret="",
+            http=proxy_http_client(settings.proxy, settings.scrobble.http_timeout),
+            api_url=settings.api_url,
+            auth_url=settings.auth_url,
+        )
 
 
 class ConnectionService:

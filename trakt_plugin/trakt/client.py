@@ -86,6 +86,8 @@ DEFAULT_RETRY_AFTER = 10.0
 # Overall deadline of one HTTP exchange; httpx's own timeouts are per read/write/connect.
 DEFAULT_REQUEST_TIMEOUT = 60.0
 OAUTH_PREFIX = "/oauth/"
+# A cheap public endpoint for the reachability probe (the settings page's "test connection").
+PROBE_PATH = "/genres/movies"
 # Shorter "secrets" are not scrubbed from messages: replacing them would garble the text.
 MIN_SCRUB_LENGTH = 6
 
@@ -282,6 +284,18 @@ class TraktClient:
         if fallback.status_code != 404:
             self._oauth_on_api_host = True  # remembered for every later OAuth call
         return fallback
+
+    async def close(self) -> None:
+        """Close the injected HTTP client (for throwaway clients)."""
+        await self._http.aclose()
+
+    async def probe(self) -> httpx.Response:
+        """One unauthenticated GET with the usual headers, no retries: can Trakt be reached
+        (through the proxy)? Transport failures raise the usual errors; any answer is returned."""
+        return await self._send(
+            "GET", PROBE_PATH, key=None, params=None, body=None, token=None, oauth=False,
+            priority=Priority.NORMAL,
+        )  # fmt: skip
 
     async def _exchange(
         self,
