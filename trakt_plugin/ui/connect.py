@@ -30,10 +30,9 @@ def _state(ctx: AppContext, user_id: str) -> TraktConnection | None:
         return session.get(TraktConnection, user_id)
 
 
-def connection_panel(ctx: AppContext, user_id: str) -> None:
+def connection_panel(ctx: AppContext, user_id: str, row: TraktConnection | None) -> None:
     """State, expiry, VIP badge and the connect/disconnect buttons for one user."""
     service: ConnectionService = ctx.services["connections"]
-    row = _state(ctx, user_id)
     state = row.state if row else "disconnected"
 
     async def by_code() -> None:

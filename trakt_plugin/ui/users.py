@@ -10,7 +10,7 @@ from nicegui import run, ui
 from ..api.users import normalise_external_id
 from ..context import AppContext
 from ..store import repo
-from ..store.models import IDENTITY_SOURCES
+from ..store.models import IDENTITY_SOURCES, TraktConnection
 from .connect import connection_panel
 from .theme import frame, login_redirect
 from .vip import vip_link
@@ -37,6 +37,7 @@ def _load(ctx: AppContext) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
             {
                 "id": u.id,
                 "display_name": u.display_name,
+                "connection": session.get(TraktConnection, u.id),
                 "identities": [
                     f"{i.source}: {i.external_id}"
                     for i in repo.identities_of(session, user_id=u.id)
@@ -84,7 +85,7 @@ def register(ctx: AppContext) -> None:
                     identities = user["identities"]
                     assert isinstance(identities, list)
                     ui.label(", ".join(identities) or "No media-server accounts linked yet.")
-                    connection_panel(ctx, str(user["id"]))
+                    connection_panel(ctx, str(user["id"]), user["connection"])
                     vip_link(str(user["id"]))
                     with ui.row().classes("items-center"):
                         source = ui.select(list(IDENTITY_SOURCES), value="plex", label="Server")
