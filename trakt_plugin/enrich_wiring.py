@@ -1,4 +1,4 @@
-"""What issue 6 (enrichment, stats, VIP) adds to the composition root, gathered in one place
+"""What enrichment, stats and VIP features add to the composition root, gathered in one place
 so ``app.py`` needs one import: the API router, the dashboard pages and the periodic job.
 """
 

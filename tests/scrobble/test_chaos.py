@@ -1,4 +1,4 @@
-"""Acceptance 4: playbacks by 5 users across the four sources while the fake Trakt fails 30 %
+"""Playbacks by 5 users across the four sources while the fake Trakt fails 30 %
 of scrobble/history calls (500, 502, 520, hangs, process-then-drop) with rate limits on, and the
 service is SIGKILLed twice and restarted. Afterwards Trakt holds exactly one play per completed
 playback and no other, each within a minute of its stop, and nothing is pending.

@@ -1,4 +1,4 @@
-"""Acceptance 2: webhook sequences produce exactly SPEC §6's Trakt calls (against the fake)."""
+"""Webhook sequences produce exactly SPEC §6's Trakt calls (against the fake)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Acceptance 5: an expiring token is refreshed without loss; a refused refresh parks the
+"""An expiring token is refreshed without loss; a refused refresh parks the
 user's rows, which go out after the user reconnects."""
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """History sync against the fake Trakt: import cost, export without duplicates, dry run, undo.
 
-Acceptance 1, 2 and 5 of issue 5. The full sizes (20,000 plays; 3,000 local plays) run with
+The full sizes (20,000 plays; 3,000 local plays) run with
 ``make test-long``; the normal suite runs the same checks scaled down.
 """
 

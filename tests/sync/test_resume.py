@@ -1,4 +1,4 @@
-"""A run cut by SIGKILL resumes from its last committed page at restart (acceptance 4)."""
+"""A run cut by SIGKILL resumes from its last committed page at restart."""
 
 from __future__ import annotations
 

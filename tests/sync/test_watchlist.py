@@ -1,4 +1,4 @@
-"""Watchlist sync both ways (acceptance 3) and the plan limit (acceptance 6)."""
+"""Watchlist sync both ways and the plan limit."""
 
 from __future__ import annotations
 

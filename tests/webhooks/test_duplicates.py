@@ -1,4 +1,4 @@
-"""Acceptance 3: every webhook delivered twice gives the same Trakt state as once.
+"""Every webhook delivered twice gives the same Trakt state as once.
 
 A repeated body (same source, same bytes, within ten minutes) answers like the first delivery
 and changes nothing; repeats with other bytes are absorbed by the policy (a completed session

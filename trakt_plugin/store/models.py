@@ -104,7 +104,7 @@ class OAuthState(SQLModel, table=True):
     expires_at: datetime
 
 
-# ---------------------------------------------------------------- scrobbling (issue 4)
+# ---------------------------------------------------------------- scrobbling
 
 # Outbox row statuses: pending (waiting or parked), sent, skipped, dead, discarded (by a person).
 ScrobbleStatus = Literal["pending", "sent", "skipped", "dead", "discarded"]
@@ -221,7 +221,7 @@ class RejectedDelivery(SQLModel, table=True):
     body: bytes
 
 
-# ---------------------------------------------------------------- enrichment, stats, VIP (issue 6)
+# ---------------------------------------------------------------- enrichment, stats, VIP
 
 
 class MetadataItem(SQLModel, table=True):
@@ -297,7 +297,7 @@ class TraktListItem(SQLModel, table=True):
     notes: str | None = None
 
 
-# ---------------------------------------------------------------- sync (issue 5)
+# ---------------------------------------------------------------- sync
 
 # Run statuses (SPEC §7); queued and running are the "active" ones (one per user at a time).
 SyncStatus = Literal["queued", "running", "succeeded", "partial", "failed"]
