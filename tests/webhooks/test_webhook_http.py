@@ -1,4 +1,4 @@
-"""The webhook endpoint over real HTTP: auth, limits, content types, answers (SPEC §5), and
+"""The webhook endpoint over real HTTP: auth, limits, content types, answers (SPEC §5);
 a hypothesis fuzz of each source's endpoint never gets a 5xx, and every refused
 body lands in the rejected-deliveries log (GET /api/v1/webhooks/rejected)."""
 
