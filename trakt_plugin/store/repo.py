@@ -10,7 +10,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import func, update
 from sqlmodel import Session, col, select
 
 from .models import AppSecret, AppSetting, Identity, Play, TraktConnection, User, utcnow
@@ -67,7 +67,12 @@ def find_identity(session: Session, *, source: str, external_id: str) -> Identit
 def link_identity(
     session: Session, *, user_id: str, source: str, external_id: str, name: str | None = None
 ) -> Identity:
-    """Link (or re-link) ``(source, external_id)`` to a user; an unlinked row is adopted."""
+    """Link (or re-link) ``(source, external_id)`` to a user; an unlinked row is adopted.
+
+    Servers that send both an id and a name (Jellyfin, Emby) record an unknown sender under its
+    id, with the name beside it. Linking by that name adopts those unlinked rows too, so the
+    plays they collected become the user's history as well.
+    """
     identity = find_identity(session, source=source, external_id=external_id)
     if identity is None:
         identity = Identity(
@@ -77,11 +82,23 @@ def link_identity(
     identity.name = name or identity.name
     session.add(identity)
     session.flush()
-    # Plays recorded while the identity was unlinked become this user's history (SPEC §4);
+    same_name = select(Identity).where(
+        Identity.source == source,
+        col(Identity.user_id).is_(None),
+        func.lower(Identity.name) == match_key(external_id),
+    )
+    adopted = [identity, *session.exec(same_name).all()]
+    for row in adopted[1:]:
+        row.user_id = user_id
+        session.add(row)
+    # Plays recorded while an identity was unlinked become this user's history (SPEC §4);
     # the next sync exports them.
     session.execute(
         update(Play)
-        .where(col(Play.identity_id) == identity.id, col(Play.user_id).is_(None))
+        .where(
+            col(Play.identity_id).in_([row.id for row in adopted]),
+            col(Play.user_id).is_(None),
+        )
         .values(user_id=user_id)
     )
     return identity
