@@ -6,6 +6,7 @@ import os
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from urllib.parse import urlsplit
 
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service as DriverService
@@ -61,9 +62,8 @@ def wait_for_text(driver: WebDriver, css: str, text: str) -> None:
 
 
 def wait_for_path(driver: WebDriver, path: str) -> None:
-    WebDriverWait(driver, WAIT_SECONDS).until(
-        lambda d: d.current_url.split("?")[0].rstrip("/").endswith(path.rstrip("/"))
-    )
+    """Wait until the page's path is exactly ``path`` (query ignored)."""
+    WebDriverWait(driver, WAIT_SECONDS).until(lambda d: urlsplit(d.current_url).path == path)
 
 
 def type_into(driver: WebDriver, test_id: str, text: str) -> None:
