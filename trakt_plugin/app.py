@@ -11,6 +11,7 @@ import signal
 import sys
 from collections.abc import Mapping
 from datetime import timedelta
+from functools import partial
 from types import FrameType
 
 from fastapi import FastAPI, HTTPException, Request
@@ -94,13 +95,15 @@ def install_scheduler(ctx: AppContext) -> None:
         add_periodic(
             scheduler,
             "housekeeping",
-            lambda: housekeeping.purge_expired_states(ctx),
+            partial(housekeeping.purge_expired_states, ctx),
             housekeeping.INTERVAL,
         )
         add_periodic(
             scheduler,
             "vip-check",
-            lambda: vip.check_vip(ctx, ctx.services["connections"]),
+            # A partial of a coroutine function is awaited on the loop; a lambda returning a
+            # coroutine would be run in a thread and its coroutine never awaited.
+            partial(vip.check_vip, ctx, ctx.services["connections"]),
             timedelta(seconds=ctx.settings.vip.check_interval),
         )
         install_enrich_jobs(ctx, scheduler)

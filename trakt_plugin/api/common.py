@@ -55,6 +55,24 @@ Limit = Annotated[int, Query(ge=1, le=MAX_PAGE, description="page size")]
 Cursor = Annotated[str | None, Query(description="opaque cursor from next_cursor")]
 
 
+# Integer cursors beyond this are not ones we hand out (and would overflow SQLite's INTEGER).
+MAX_INTEGER_CURSOR = 2**62
+
+
+def field_error(message: str, field: str) -> RequestValidationError:
+    """A 422 ``{"error", "field"}`` through the API's validation handler."""
+    return RequestValidationError([{"loc": ("body", *field.split(".")), "msg": message}])
+
+
+def integer_cursor(cursor: str | None) -> int | None:
+    """An integer cursor from ``?cursor=``; anything else is a 422 naming the field."""
+    if cursor is None or cursor == "":
+        return None
+    if not (cursor.isascii() and cursor.isdigit()) or int(cursor) >= MAX_INTEGER_CURSOR:
+        raise field_error("not a cursor from this list", "cursor")
+    return int(cursor)
+
+
 def not_found(what: str) -> HTTPException:
     return HTTPException(404, f"{what} not found")
 

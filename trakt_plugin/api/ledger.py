@@ -8,14 +8,13 @@ from typing import Annotated, Any, Literal
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Query, Response
-from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from sqlalchemy import Connection
 
 from ..store.models import User, WatchlistEntry, as_utc, utcnow
 from ..sync import repo
 from ..sync.items import dumps, iso, item_key, match_keys, naive_utc
-from .common import ERRORS, Ctx, Cursor, Limit, not_found
+from .common import ERRORS, Ctx, Cursor, Limit, field_error, not_found
 
 router = APIRouter(tags=["ledger"], responses=ERRORS)
 
@@ -72,7 +71,7 @@ class PlayIn(BaseModel):
     @field_validator("watched_at")
     @classmethod
     def _utc(cls, value: datetime) -> datetime:
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
+        return _to_utc(value)
 
     def item(self) -> dict[str, Any]:
         """The item in §9.1 shape; ValueError when Trakt could not identify it."""
@@ -132,7 +131,7 @@ class WatchlistIn(BaseModel):
     def item(self) -> dict[str, Any]:
         media = self.movie if self.type == "movie" else self.show
         if media is None or not media.ids.present():
-            raise _error("needs at least one id", f"{self.type}.ids")
+            raise field_error("needs at least one id", f"{self.type}.ids")
         return {"type": self.type, self.type: _media(media)}
 
 
@@ -147,12 +146,15 @@ def _require_user(conn: Connection, user_id: str) -> None:
         raise not_found("user")
 
 
-def _error(message: str, field: str) -> RequestValidationError:
-    """A 422 ``{"error", "field"}`` through the API's validation handler."""
-    return RequestValidationError([{"loc": ("body", *field.split(".")), "msg": message}])
-
-
 # ------------------------------------------------------------------ history
+
+
+def _to_utc(value: datetime) -> datetime:
+    """UTC, refusing times that cannot be expressed in UTC (e.g. year 1 with a +01:00 offset)."""
+    try:
+        return (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(UTC)
+    except OverflowError:
+        raise ValueError("date out of range") from None
 
 
 def _decode_cursor(cursor: str | None) -> tuple[datetime, int] | None:
@@ -162,7 +164,7 @@ def _decode_cursor(cursor: str | None) -> tuple[datetime, int] | None:
         when, _, ident = cursor.partition("_")
         return datetime.fromisoformat(when), int(ident)
     except ValueError:
-        raise _error("not a cursor from this list", "cursor") from None
+        raise field_error("not a cursor from this list", "cursor") from None
 
 
 @router.get("/users/{user_id}/history", response_model=HistoryPage)
@@ -189,6 +191,10 @@ def list_history(
         .limit(limit + 1)
     )
     if since is not None:
+        try:
+            since = _to_utc(since)
+        except ValueError:
+            raise field_error("date out of range", "since") from None
         query = query.where(play.c.watched_at >= naive_utc(since))
     if after is not None:
         when, ident = after
@@ -297,7 +303,7 @@ def list_watchlist(ctx: Ctx, user_id: str, limit: Limit = 100, cursor: Cursor = 
     try:
         after = int(cursor or 0)
     except ValueError:
-        raise _error("not a cursor from this list", "cursor") from None
+        raise field_error("not a cursor from this list", "cursor") from None
     query = (
         sa.select(ENTRY)
         .where(ENTRY.c.user_id == user_id, ENTRY.c.deleted_at.is_(None), ENTRY.c.id > after)

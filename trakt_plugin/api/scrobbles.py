@@ -12,7 +12,7 @@ from pydantic import BaseModel
 from ..scrobble.service import RowStateError, ScrobbleService
 from ..store import scrobble_repo
 from ..store.models import RejectedDelivery, Scrobble, as_utc
-from .common import ERRORS, Ctx, Cursor, Limit, not_found
+from .common import ERRORS, Ctx, Cursor, Limit, integer_cursor, not_found
 
 router = APIRouter(tags=["scrobbles"], responses=ERRORS)
 
@@ -81,14 +81,6 @@ def scrobble_row(row: Scrobble) -> ScrobbleRow:
     )
 
 
-def _cursor(cursor: str | None) -> int | None:
-    if cursor is None:
-        return None
-    if not cursor.isdigit():
-        raise HTTPException(422, "cursor: not a cursor from this list")
-    return int(cursor)
-
-
 def _service(request: Request) -> ScrobbleService:
     service: ScrobbleService = request.app.state.context.services["scrobbling"]
     return service
@@ -105,7 +97,7 @@ def list_scrobbles(
     """Outbox rows, newest first (``status`` also accepts ``discarded``)."""
     with ctx.session() as session:
         rows = scrobble_repo.list_scrobbles(
-            session, user_id=user_id, status=status, before=_cursor(cursor), limit=limit + 1
+            session, user_id=user_id, status=status, before=integer_cursor(cursor), limit=limit + 1
         )
     page = rows[:limit]
     more = len(rows) > limit and page[-1].id is not None
@@ -154,7 +146,7 @@ def discard_scrobble(ctx: Ctx, request: Request, scrobble_id: int) -> Response:
 def rejected(ctx: Ctx, limit: Limit = 100, cursor: Cursor = None) -> RejectedList:
     """Webhook deliveries answered 400, 413 or 415 (newest first, the last 200 kept)."""
     with ctx.session() as session:
-        rows = scrobble_repo.list_rejected(session, before=_cursor(cursor), limit=limit + 1)
+        rows = scrobble_repo.list_rejected(session, before=integer_cursor(cursor), limit=limit + 1)
     page = rows[:limit]
     more = len(rows) > limit
     return RejectedList(

@@ -6,13 +6,13 @@ import re
 from datetime import datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, HTTPException, Response
+from fastapi import APIRouter, Response
 from pydantic import BaseModel, Field, StringConstraints
 from sqlmodel import Session
 
 from ..store import repo
 from ..store.models import Identity, TraktConnection, User, as_utc
-from .common import ERRORS, Ctx, Cursor, Limit, not_found
+from .common import ERRORS, Ctx, Cursor, Limit, integer_cursor, not_found
 
 router = APIRouter(tags=["users"], responses=ERRORS)
 
@@ -170,10 +170,7 @@ def add_identity(ctx: Ctx, user_id: str, body: IdentityCreate) -> IdentityPublic
 
 @router.get("/identities/unlinked", response_model=UnlinkedList)
 def unlinked(ctx: Ctx, limit: Limit = 100, cursor: Cursor = None) -> UnlinkedList:
-    try:
-        offset = int(cursor or 0)
-    except ValueError:
-        raise HTTPException(422, "cursor: not a cursor from this list") from None
+    offset = integer_cursor(cursor) or 0
     with ctx.session() as session:
         rows = repo.unlinked_identities(session, limit=limit + 1, offset=offset)
     items = [

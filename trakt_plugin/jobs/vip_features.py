@@ -8,6 +8,7 @@ refused token → the connection service marks re-auth; a user no longer VIP →
 from __future__ import annotations
 
 from datetime import timedelta
+from functools import partial
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
@@ -28,7 +29,7 @@ async def refresh_vip_features(ctx: AppContext) -> None:
 
 def install(ctx: AppContext, scheduler: AsyncIOScheduler) -> None:
     """Add the periodic job and refresh a user's features when they (re)connect."""
-    add_periodic(scheduler, JOB_ID, lambda: refresh_vip_features(ctx), INTERVAL)
+    add_periodic(scheduler, JOB_ID, partial(refresh_vip_features, ctx), INTERVAL)
     connections: ConnectionService = ctx.services["connections"]
 
     async def on_connect(user_id: str) -> None:

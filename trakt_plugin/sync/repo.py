@@ -19,6 +19,7 @@ from sqlalchemy import Connection
 from ..store.models import (
     ACTIVE_RUN_STATUSES,
     Identity,
+    Scrobble,
     SyncMarker,
     SyncRun,
     SyncRunItem,
@@ -46,6 +47,11 @@ RUN = SyncRun.__table__  # type: ignore[attr-defined]
 RUN_ITEM = SyncRunItem.__table__  # type: ignore[attr-defined]
 MARKER = SyncMarker.__table__  # type: ignore[attr-defined]
 IDENTITY = Identity.__table__  # type: ignore[attr-defined]
+SCROBBLE = Scrobble.__table__  # type: ignore[attr-defined]
+
+# A play whose live call is still waiting in the scrobble outbox belongs to the outbox: exporting
+# it too would add it to Trakt twice (the outbox does not re-check a first attempt).
+_NOT_IN_OUTBOX = ~sa.exists().where(SCROBBLE.c.play_id == PLAY.c.id, SCROBBLE.c.status == "pending")
 
 # Export states of a play (column play.sync_state). None: to export unless it has a history id.
 SENT = "sent"  # added by a run; its history id is read back next
@@ -97,7 +103,12 @@ def unlinked_plays(
         condition = sa.or_(condition, PLAY.c.sync_state.is_(None))
     query = (
         sa.select(PLAY.c.id, PLAY.c.item, PLAY.c.watched_at, PLAY.c.sync_state, PLAY.c.sync_run_id)
-        .where(PLAY.c.user_id == user_id, PLAY.c.trakt_history_id.is_(None), condition)
+        .where(
+            PLAY.c.user_id == user_id,
+            PLAY.c.trakt_history_id.is_(None),
+            condition,
+            _NOT_IN_OUTBOX,
+        )
         .order_by(PLAY.c.watched_at, PLAY.c.id)
     )
     return [
@@ -115,6 +126,7 @@ def count_unlinked(conn: Connection, *, user_id: str) -> int:
             PLAY.c.user_id == user_id,
             PLAY.c.trakt_history_id.is_(None),
             sa.or_(PLAY.c.sync_state.is_(None), PLAY.c.sync_state == SENT),
+            _NOT_IN_OUTBOX,
         )
     )
     return int(conn.execute(query).scalar_one())

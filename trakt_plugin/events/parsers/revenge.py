@@ -57,9 +57,12 @@ def _occurred_at(payload: dict[str, Any], received_at: datetime) -> datetime:
     if not isinstance(value, str) or len(value) > 64:
         raise BadPayload("occurred_at: expected an ISO 8601 timestamp")
     try:
-        return ensure_utc(datetime.fromisoformat(value.strip()))
-    except ValueError:
+        occurred = ensure_utc(datetime.fromisoformat(value.strip()))
+    except (ValueError, OverflowError):
         raise BadPayload("occurred_at: expected an ISO 8601 timestamp") from None
+    # Nothing was watched in the future: a sender's clock running ahead would otherwise hold
+    # back every later call of that user (calls go out in event order, each when it is due).
+    return min(occurred, ensure_utc(received_at))
 
 
 def parse(payload: dict[str, Any], *, received_at: datetime) -> PlaybackEvent | Ignored:

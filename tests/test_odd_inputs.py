@@ -1,0 +1,44 @@
+"""Odd but well-formed inputs that once reached the database and broke there answer a 4xx."""
+
+from __future__ import annotations
+
+import httpx
+
+from tests.conftest import WEBHOOK_TOKEN, Service
+
+
+def test_odd_cursors_dates_and_times_answer_4xx(service: Service) -> None:
+    with service.api() as api:
+        user = api.post("/api/v1/users", json={"display_name": "Odd"}).json()
+        for path in (
+            "/api/v1/scrobbles",
+            "/api/v1/webhooks/rejected",
+            "/api/v1/identities/unlinked",
+        ):
+            for cursor in ("²", "9" * 30, "-1"):
+                answer = api.get(path, params={"cursor": cursor})
+                assert answer.status_code == 422, (path, cursor, answer.text)
+                assert answer.json()["field"] == "cursor"
+        year_one = "0001-01-01T00:00:00+01:00"
+        since = api.get(f"/api/v1/users/{user['id']}/history", params={"since": year_one})
+        assert since.status_code == 422 and since.json()["field"] == "since"
+        play = {
+            "type": "movie",
+            "movie": {"title": "M", "year": 1999, "ids": {"imdb": "tt0133093"}},
+            "watched_at": year_one,
+        }
+        added = api.post(f"/api/v1/users/{user['id']}/history", json={"plays": [play]})
+        assert 400 <= added.status_code < 500 or added.json()["rejected"], added.text
+
+    hook = f"{service.url}/webhooks/revenge?token={WEBHOOK_TOKEN}"
+    body = {
+        "event": "start",
+        "user_id": "odd",
+        "content_type": "movie",
+        "progress": 5,
+        "movie": {"title": "M", "year": 1999, "ids": {"imdb": "tt0133093"}},
+    }
+    assert (
+        httpx.post(hook, json={**body, "occurred_at": "0001-01-01T00:00+05:00"}).status_code == 400
+    )
+    assert httpx.post(hook, json={**body, "occurred_at": "9999-12-31T23:59:00Z"}).status_code == 202
