@@ -18,6 +18,7 @@ from authlib.common.security import generate_token
 from sqlmodel import Session, select
 
 from .context import AppContext
+from .crypto import SecretDecryptError
 from .store.models import OAuthState, TraktConnection, User, as_utc, utcnow
 from .trakt import errors
 from .trakt.auth import TokenManager, Tokens, TraktAuth
@@ -30,7 +31,6 @@ log = logging.getLogger(__name__)
 STATE_LIFETIME = timedelta(minutes=10)
 # Random characters in a state (≈ 190 bits): unguessable, so a forged callback is refused.
 STATE_LENGTH = 32
-TEST_CONNECTION_PATH = "/genres/movies"
 
 Reconnected = Callable[[str], Awaitable[None]]
 
@@ -50,6 +50,10 @@ class TraktGateway:
         self._ctx = ctx
         self._client: TraktClient | None = None
         self._fingerprint: tuple[object, ...] | None = None
+        # Bumped whenever the client is rebuilt, so token managers built on the old one
+        # (old secret, old proxy) are replaced too.
+        self.generation = 0
+        self._closing: set[asyncio.Task[None]] = set()
         settings = ctx.settings
         self.budget = RateBudget(
             post_interval=settings.rate.post_interval, get_per_5min=settings.rate.get_per_5min
@@ -72,6 +76,9 @@ class TraktGateway:
             settings.scrobble.http_timeout,
         )
         if self._client is None or fingerprint != self._fingerprint:
+            if self._client is not None:
+                self._close_later(self._client)
+            self.generation += 1
             self._client = TraktClient(
                 client_id=settings.client_id,
                 client_secret=settings.client_secret,
@@ -82,6 +89,15 @@ class TraktGateway:
             )
             self._fingerprint = fingerprint
         return self._client
+
+    def _close_later(self, client: TraktClient) -> None:
+        """Close a replaced client's connections once requests in flight are done with it."""
+        try:
+            task = asyncio.get_running_loop().create_task(client.close())
+        except RuntimeError:  # no loop (startup code): nothing is open yet
+            return
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
 
     def auth(self) -> TraktAuth:
         return TraktAuth(self.client())
@@ -123,7 +139,7 @@ class ConnectionService:
     def __init__(self, ctx: AppContext, gateway: TraktGateway) -> None:
         self._ctx = ctx
         self._gateway = gateway
-        self._managers: dict[str, TokenManager] = {}
+        self._managers: dict[str, tuple[int, TokenManager]] = {}
         self._device_tasks: dict[str, asyncio.Task[None]] = {}
         self._reconnected: list[Reconnected] = []
 
@@ -174,30 +190,35 @@ class ConnectionService:
         """Register work to resume once a user (re)connects (e.g. parked scrobbles)."""
         self._reconnected.append(callback)
 
-    def is_connected(self, user_id: str) -> bool:
-        row = self._row(user_id)
-        return row is not None and row.state == "connected"
-
     async def token_source(self, user_id: str) -> TokenManager | None:
         """The user's token source, or None while not connected (re-auth, never connected)."""
-        manager = self._managers.get(user_id)
-        if manager is not None and not manager.reauth_required:
-            return manager
+        try:
+            client = self._gateway.client()
+        except NotConfigured:
+            return None
+        generation = self._gateway.generation
+        cached = self._managers.get(user_id)
+        if cached is not None and cached[0] == generation and not cached[1].reauth_required:
+            return cached[1]
         row = await asyncio.to_thread(self._row, user_id)
         if row is None or row.state != "connected":
             return None
-        tokens = self._tokens_of(row)
+        try:
+            tokens = self._tokens_of(row)
+        except SecretDecryptError:
+            await self._mark_reauth(user_id, "the stored token cannot be read with this key")
+            return None
         if tokens is None:
             return None
         manager = TokenManager(
-            self._gateway.auth(),
+            TraktAuth(client),
             tokens,
             key=user_id,
             redirect_uri=self._ctx.settings.redirect_uri,
             save=lambda new: self._save_tokens(user_id, new),
             on_reauth_required=lambda reason: self._mark_reauth(user_id, reason),
         )
-        self._managers[user_id] = manager
+        self._managers[user_id] = (generation, manager)
         return manager
 
     async def _save_tokens(self, user_id: str, tokens: Tokens) -> None:
@@ -338,7 +359,10 @@ class ConnectionService:
         if task is not None:
             task.cancel()
         row = await asyncio.to_thread(self._row, user_id)
-        tokens = self._tokens_of(row) if row is not None else None
+        try:
+            tokens = self._tokens_of(row) if row is not None else None
+        except SecretDecryptError:
+            tokens = None  # nothing to revoke with; forget it locally all the same
         if tokens is not None and self._gateway.configured:
             try:
                 await self._gateway.auth().revoke(tokens.access_token)

@@ -341,9 +341,9 @@ def test_finalise_idle() -> None:
 def test_stale_and_late_helpers() -> None:
     start = Action("scrobble_start", T0, progress=5)
     stop = Action("scrobble_stop", T0, progress=95, completion=True)
-    assert not should_skip_stale(start, T0, T0 + timedelta(minutes=29))
-    assert should_skip_stale(start, T0, T0 + timedelta(minutes=31))
-    assert not should_skip_stale(stop, T0, T0 + timedelta(days=2))
+    assert not should_skip_stale(start.kind, T0, T0 + timedelta(minutes=29))
+    assert should_skip_stale(start.kind, T0, T0 + timedelta(minutes=31))
+    assert not should_skip_stale(stop.kind, T0, T0 + timedelta(days=2))
     assert not use_history_for_late_completion(T0, T0 + timedelta(seconds=59))
     assert use_history_for_late_completion(T0, T0 + timedelta(seconds=61))
     add = as_history_add(stop)

@@ -22,7 +22,6 @@ router = APIRouter(tags=["ledger"], responses=ERRORS)
 MAX_PLAYS = 5000
 # A play more than this far in the future is a clock or input error, not a play.
 FUTURE_SLACK = timedelta(minutes=5)
-PLAY_SOURCES = ("revenge", "plex", "jellyfin", "emby", "api")
 ENTRY = WatchlistEntry.__table__  # type: ignore[attr-defined]
 
 

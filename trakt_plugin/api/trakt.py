@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request, Response
 from pydantic import BaseModel
 
 from ..connections import ConnectError, ConnectionService, NotConfigured, TraktGateway
+from ..context import AppContext
 from ..store.models import TraktConnection, User
 from .common import ERRORS, Ctx
 from .users import trakt_status
@@ -100,9 +102,17 @@ async def test_connection(ctx: Ctx, request: Request) -> dict[str, object]:
 async def verify(ctx: Ctx, request: Request, user_id: str) -> dict[str, Any]:
     """Check the connection now: re-read the Trakt profile (username, VIP); answers the
     user's ``trakt`` status afterwards (a refused token refresh shows ``reauth_required``)."""
-    with ctx.session() as session:
-        if session.get(User, user_id) is None:
-            raise HTTPException(404, "user not found")
+    if not await asyncio.to_thread(_user_exists, ctx, user_id):
+        raise HTTPException(404, "user not found")
     await connections(request).refresh_profile(user_id)
+    return await asyncio.to_thread(_status_of, ctx, user_id)
+
+
+def _user_exists(ctx: AppContext, user_id: str) -> bool:
+    with ctx.session() as session:
+        return session.get(User, user_id) is not None
+
+
+def _status_of(ctx: AppContext, user_id: str) -> dict[str, Any]:
     with ctx.session() as session:
         return trakt_status(session.get(TraktConnection, user_id)).model_dump(mode="json")

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Response
 from pydantic import BaseModel, Field, StringConstraints
 from sqlmodel import Session
 
+from ..events.parsers._common import normalise_guid
 from ..store import repo
 from ..store.models import Identity, TraktConnection, User, as_utc
 from .common import ERRORS, Ctx, Cursor, Limit, integer_cursor, not_found
@@ -79,8 +80,8 @@ class UnlinkedList(BaseModel):
 
 def normalise_external_id(source: str, external_id: str) -> str:
     """Jellyfin user ids are kept as 32 lower-case hex (its webhooks send them both ways)."""
-    if source == "jellyfin" and _GUID.match(external_id):
-        return external_id.replace("-", "").lower()
+    if source == "jellyfin" and _GUID.match(external_id.strip().strip("{}")):
+        return normalise_guid(external_id)  # the same rule the Jellyfin parser applies
     return external_id
 
 

@@ -30,11 +30,10 @@ from ..store import scrobble_repo
 from ..store.engine import write_lock
 from ..store.models import Play, Scrobble, as_utc, utcnow
 from .attempt import Attempt, Job, Outcome
-from .policy import use_history_for_late_completion
+from .policy import should_skip_stale, use_history_for_late_completion
 
 log = logging.getLogger(__name__)
 
-LIVE_ACTIONS = ("scrobble_start", "scrobble_pause")
 # The first retry waits about half a request timeout (see attempt.backoff).
 RETRY_BASE_SHARE = 0.5
 # A request that timed out may still be processed by Trakt for a while: an ambiguous write is
@@ -203,9 +202,7 @@ class Drain:
             reason = f"gave up after {settings.give_up_after} s of failures: {row.last_error}"
             await asyncio.to_thread(self._update, row.id, status="dead", last_error=reason[:500])
             return True
-        if row.action in LIVE_ACTIONS and now - event_time > timedelta(
-            seconds=settings.stale_start
-        ):
+        if should_skip_stale(row.action, event_time, now, timedelta(seconds=settings.stale_start)):
             note = "stale: older than scrobble.stale_start, no longer watching now"
             await asyncio.to_thread(
                 self._update, row.id, status="skipped", last_error=note, next_attempt_at=None

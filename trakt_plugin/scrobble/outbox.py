@@ -42,7 +42,6 @@ from ..events.identities import Owner, resolve_owner
 from ..events.model import PlaybackEvent
 from ..store import scrobble_repo
 from ..store.engine import begin_write, write_lock
-from ..store.models import PlaybackSession, as_utc
 from .policy import Action, Decision, SessionState, decide
 
 # Webhook senders that repeat a delivery do so within seconds; ten minutes is far longer, and
@@ -343,7 +342,3 @@ def session_owner(owner_key: str) -> Owner:
     if owner_key.startswith("anonymous:"):
         return Owner(owner_key, None, None)
     return Owner(owner_key, owner_key, None)
-
-
-def last_event_at(row: PlaybackSession) -> datetime | None:
-    return as_utc(row.last_event_at)

@@ -58,7 +58,6 @@ IDLE_FINALISE = timedelta(seconds=14400)
 STALE_AFTER = timedelta(seconds=1800)
 LIVE_WINDOW = timedelta(seconds=60)
 
-_PLAYBACK_KINDS = frozenset({"start", "resume", "pause", "progress", "stop"})
 _LIVE_KINDS = frozenset({"scrobble_start", "scrobble_pause"})
 
 
@@ -378,11 +377,11 @@ def finalise_idle(
 
 
 def should_skip_stale(
-    action: Action, event_time: datetime, now: datetime, stale_after: timedelta = STALE_AFTER
+    kind: str, event_time: datetime, now: datetime, stale_after: timedelta = STALE_AFTER
 ) -> bool:
-    """Start/pause calls older than ``stale_after`` are skipped: "watching now" is no longer
-    true (SPEC §6). Completions and history calls are never skipped."""
-    return action.kind in _LIVE_KINDS and now - event_time > stale_after
+    """Start/pause calls (``kind``) older than ``stale_after`` are skipped: "watching now" is no
+    longer true (SPEC §6). Completions and history calls are never skipped."""
+    return kind in _LIVE_KINDS and now - event_time > stale_after
 
 
 def use_history_for_late_completion(

@@ -20,7 +20,6 @@ from sqlalchemy import select as core_select
 from sqlmodel import Session, SQLModel, col, func, select
 
 from .models import (
-    Play,
     PlaybackSession,
     RejectedDelivery,
     Scrobble,
@@ -212,11 +211,6 @@ def open_sessions(
 
 
 # ---------------------------------------------------------------- ledger
-
-
-def plays_of(session: Session, *, user_id: str) -> Sequence[Play]:
-    query = select(Play).where(Play.user_id == user_id).order_by(col(Play.watched_at))
-    return session.exec(query).all()
 
 
 # ---------------------------------------------------------------- outbox

@@ -201,17 +201,6 @@ def undo_plays(conn: Connection, *, run_id: str, removed: Iterable[int]) -> None
 # ------------------------------------------------------------------ runs
 
 
-def active_run(conn: Connection, *, user_id: str) -> str | None:
-    query = (
-        sa.select(RUN.c.id)
-        .where(RUN.c.user_id == user_id, RUN.c.status.in_(ACTIVE_RUN_STATUSES))
-        .order_by(RUN.c.created_at)
-        .limit(1)
-    )
-    value = conn.execute(query).scalar_one_or_none()
-    return str(value) if value is not None else None
-
-
 def interrupted_runs(conn: Connection) -> list[str]:
     query = (
         sa.select(RUN.c.id).where(RUN.c.status.in_(ACTIVE_RUN_STATUSES)).order_by(RUN.c.created_at)
@@ -246,11 +235,6 @@ def run_items(
         .limit(limit)
     )
     return [dict(row._mapping) for row in conn.execute(query)]
-
-
-def count_run_items(conn: Connection, *, run_id: str) -> int:
-    query = sa.select(sa.func.count()).select_from(RUN_ITEM).where(RUN_ITEM.c.run_id == run_id)
-    return int(conn.execute(query).scalar_one())
 
 
 def run_list_items(

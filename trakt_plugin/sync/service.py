@@ -231,11 +231,13 @@ class SyncService:
         self._resumer = asyncio.get_running_loop().create_task(self._resume_interrupted())
 
     async def _resume_interrupted(self) -> None:
-        with self._ctx.engine.connect() as conn:
-            run_ids = repo.interrupted_runs(conn)
-        for run_id in run_ids:
+        for run_id in await asyncio.to_thread(self._interrupted_runs):
             log.info("resuming sync run %s", run_id)
             self._spawn(run_id)
+
+    def _interrupted_runs(self) -> list[str]:
+        with self._ctx.engine.connect() as conn:
+            return list(repo.interrupted_runs(conn))
 
     def _spawn(self, run_id: str) -> None:
         task = asyncio.get_running_loop().create_task(self._execute(run_id))

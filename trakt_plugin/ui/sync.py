@@ -60,8 +60,10 @@ def _people(ctx: AppContext) -> list[Person]:
     return [Person(u.id, u.display_name, u.id in connected) for u in users]
 
 
-def _runs(ctx: AppContext, user_id: str | None = None) -> list[dict[str, Any]]:
-    query = sa.select(RUN).order_by(RUN.c.created_at.desc()).limit(RECENT_RUNS)
+def _runs(
+    ctx: AppContext, user_id: str | None = None, limit: int = RECENT_RUNS
+) -> list[dict[str, Any]]:
+    query = sa.select(RUN).order_by(RUN.c.created_at.desc()).limit(limit)
     if user_id is not None:
         query = query.where(RUN.c.user_id == user_id)
     with ctx.engine.connect() as conn:
@@ -127,7 +129,7 @@ def _person_card(ctx: AppContext, service: SyncService, person: Person) -> None:
             await refresh()
 
         async def refresh() -> None:
-            runs = await run.io_bound(_runs, ctx, person.user_id) or []
+            runs = await run.io_bound(_runs, ctx, person.user_id, 1) or []  # the latest only
             if not runs:
                 status.text = "No runs yet."
                 return
