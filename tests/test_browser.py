@@ -69,19 +69,3 @@ def test_wrong_passwords_are_rate_limited(service_factory) -> None:  # type: ign
         click(driver, "login-submit")
         wait_for_text(driver, "[data-test=login-error]", "Try again in")
         assert driver.current_url.endswith("/login")
-
-
-def test_setup_on_a_public_address_needs_the_logged_setup_code(service_factory) -> None:  # type: ignore[no-untyped-def]
-    service = service_factory({"TRAKT_PLUGIN_HOST": "0.0.0.0"})
-    log_line = next(line for line in service.log().splitlines() if "setup code" in line)
-    code = log_line.rsplit(" ", 1)[-1].strip()
-    with chromium() as driver:
-        driver.get(service.url + "/setup")
-        type_into(driver, "setup-code", "wrong-code")
-        type_into(driver, "setup-password", PASSWORD)
-        type_into(driver, "setup-confirm", PASSWORD)
-        click(driver, "setup-submit")
-        wait_for_text(driver, "[data-test=setup-error]", "Wrong setup code")
-        type_into(driver, "setup-code", code)
-        click(driver, "setup-submit")
-        wait_for_path(driver, "/login")

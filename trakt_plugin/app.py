@@ -9,17 +9,20 @@ import gc
 import logging
 import signal
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import timedelta
 from functools import partial
 from types import FrameType
+from urllib.parse import urlsplit
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse, Response
 from nicegui import app, ui
 from nicegui.storage import Storage
+from starlette.types import ASGIApp
 
 from . import __version__, machine_path
+from .api import docs as api_docs
 from .api import health, ledger, scrobbles, users
 from .api import sync as sync_api
 from .api import trakt as trakt_api
@@ -33,6 +36,7 @@ from .jobs.scheduler import add_periodic, build_scheduler
 from .logs import configure_logging
 from .oauth_callback import oauth_callback
 from .scrobble import install_scrobbling
+from .security.gate import SecurityGate, allowed_hosts_for
 from .sync import SyncService
 from .ui import login, overview
 from .ui import settings as settings_page
@@ -51,11 +55,12 @@ def build_api(ctx: AppContext) -> FastAPI:
         description="Bearer-token API of trakt-plugin. Lists answer "
         '`{"items": [...], "next_cursor": ...}`; errors answer `{"error": ...}`.',
         openapi_url="/openapi.json",
-        docs_url="/docs",
+        docs_url=None,  # our own page (api/docs.py): no assets from another host
         redoc_url=None,
     )
     api.state.context = ctx
     install_error_handlers(api)
+    api_docs.install(api)
     api.include_router(users.router)
     api.include_router(health.router)
     api.include_router(trakt_api.router)
@@ -143,9 +148,27 @@ def install_services(ctx: AppContext) -> None:
     ctx.services["sync"] = SyncService(ctx, gateway, connections)
 
 
+def security_gate(ctx: AppContext) -> Callable[[ASGIApp], ASGIApp]:
+    """The outermost layer: Host allow-list, security headers, API token before the body."""
+    settings = ctx.settings
+    allowed = allowed_hosts_for(
+        settings.host, urlsplit(settings.redirect_uri).hostname, settings.allowed_hosts
+    )
+
+    def wrap(inner: ASGIApp) -> ASGIApp:
+        return SecurityGate(
+            inner,
+            api_token=lambda: ctx.api_token,
+            session_valid=ctx.sessions.is_valid,
+            allowed_hosts=allowed,
+        )
+
+    return wrap
+
+
 def build(ctx: AppContext) -> None:
     """Register everything on NiceGUI's application object."""
-    machine_path.install(app)
+    machine_path.install(app, security_gate(ctx))
     install_services(ctx)
     app.add_static_files("/assets", str(ASSETS_DIR))
     install_root_routes(ctx)
@@ -161,8 +184,13 @@ def serve(loaded: LoadedSettings, environ: Mapping[str, str]) -> None:
     configure_logging()
     ctx = build_context(environ, loaded)
     if ctx.setup_code:
-        log.warning("First-run setup code (needed on %s): %s", ctx.settings.host, ctx.setup_code)
-    # NiceGUI's per-browser storage lives in the data dir (it never holds tokens).
+        log.warning(
+            "First-run setup code (asked unless the browser runs on this machine and connects "
+            "directly): %s",
+            ctx.setup_code,
+        )
+    # Whatever NiceGUI stores lives in the data dir. No storage secret is given: the dashboard
+    # keeps its own sessions in the store, so NiceGUI sets no cookie of its own.
     Storage.path = (ctx.settings.data_dir / "ui-storage").resolve()
     build(ctx)
     # uvicorn shuts down gracefully on SIGTERM/SIGINT, then re-raises the signal to the handler
@@ -174,7 +202,8 @@ def serve(loaded: LoadedSettings, environ: Mapping[str, str]) -> None:
         port=ctx.settings.port,
         title="trakt-plugin",
         favicon=ASSETS_DIR / "icon.svg",
-        storage_secret=ctx.box.session_secret,
+        # Forwarded headers are read only from trusted_proxies (security/clients.py).
+        proxy_headers=False,
         reload=False,
         show=False,
         show_welcome_message=False,

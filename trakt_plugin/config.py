@@ -11,6 +11,8 @@ integration's documented names (``TRAKT_CLIENT_ID`` …) win over that generic f
 
 from __future__ import annotations
 
+import contextlib
+import ipaddress
 import os
 import re
 from collections.abc import Mapping
@@ -144,6 +146,11 @@ class Settings(BaseSettings):
     auth_url: str = "https://auth.trakt.tv"
     proxy: str | None = None
     default_user: str | None = None
+    # SPEC §11: proxies whose forwarded headers name the client; extra Host names served on a
+    # loopback bind; Secure cookies when a reverse proxy serves the dashboard over HTTPS.
+    trusted_proxies: list[str] = Field(default_factory=list)
+    allowed_hosts: list[str] = Field(default_factory=list)
+    secure_cookies: bool = False
 
     data_dir: Path = Path("./data")
     database_url: str | None = None
@@ -202,6 +209,24 @@ class Settings(BaseSettings):
         parts = urlsplit(value)
         if parts.scheme not in PROXY_SCHEMES or not parts.hostname:
             raise ValueError("must be tor or a socks5h://, socks5://, http:// or https:// URL")
+        return value
+
+    @field_validator("trusted_proxies", "allowed_hosts", mode="before")
+    @classmethod
+    def _comma_list(cls, value: Any) -> Any:
+        """Environment variables give lists as ``a, b``."""
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(f"{entry!r} is not an IP address or network") from None
         return value
 
     @field_validator("api_token", "webhook_token")
@@ -387,6 +412,22 @@ def load_settings(
         where = _origin(key, sources.get(key, "default"), config_file)
         raise ConfigError(f"{key} = {shown!s} ({where}): {message}") from None
     return LoadedSettings(settings=settings, sources=sources, config_file=config_file)
+
+
+def dashboard_url_problem(key: str, value: Any) -> str | None:
+    """Why a Trakt URL entered in the dashboard is refused: tokens must not travel in clear
+    text to another machine, so ``api_url``/``auth_url`` need https:// unless the host is a
+    loopback address. (The environment and YAML are the operator's and may point anywhere.)"""
+    if key not in ("api_url", "auth_url") or not isinstance(value, str):
+        return None
+    parts = urlsplit(value.strip())
+    host = (parts.hostname or "").lower()
+    loopback = host == "localhost"
+    with contextlib.suppress(ValueError):
+        loopback = loopback or ipaddress.ip_address(host).is_loopback
+    if parts.scheme == "https" or (parts.scheme == "http" and loopback):
+        return None
+    return f"{key} = {value}: must be an https:// URL (http:// only for a loopback address)"
 
 
 # ---------------------------------------------------------------- display

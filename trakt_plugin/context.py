@@ -6,16 +6,17 @@ admin-password check. Routes and pages receive it explicitly; nothing else is gl
 
 from __future__ import annotations
 
-import ipaddress
+import base64
+import json
 import logging
 import secrets
 import time
-from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from . import __version__
@@ -28,59 +29,32 @@ from .crypto import (
     same_secret,
     verify_password,
 )
-from .store import repo
+from .security.clients import Network, parse_networks
+from .security.files import make_private
+from .security.sessions import SessionStore
+from .security.throttle import AttemptGuard
+from .store import auth_repo, repo
 from .store.engine import make_engine, migrate
+from .store.models import AppSetting
 
 log = logging.getLogger(__name__)
 
 ADMIN_HASH_KEY = "admin_password_hash"
-# Login throttling: this many failures per client inside the window locks it out for the rest.
-LOGIN_MAX_FAILURES = 5
-LOGIN_WINDOW_SECONDS = 300.0
+# Bumped at every admin password change; sessions issued under an older epoch are invalid.
+PASSWORD_EPOCH_KEY = "admin_password_epoch"
+# scrypt hash of the password last given by the environment, to notice it changed.
+ENV_PASSWORD_HASH_KEY = "admin_env_password_hash"
 SAVED_SECRET_SETTINGS = ("client_secret",)
 
 
-class LoginThrottle:
-    """Counts failed logins per client address in a sliding window."""
-
-    def __init__(
-        self, max_failures: int = LOGIN_MAX_FAILURES, window: float = LOGIN_WINDOW_SECONDS
-    ) -> None:
-        self.max_failures = max_failures
-        self.window = window
-        self._failures: dict[str, deque[float]] = {}
-
-    def _recent(self, client: str, now: float) -> deque[float]:
-        failures = self._failures.setdefault(client, deque())
-        while failures and now - failures[0] > self.window:
-            failures.popleft()
-        return failures
-
-    def retry_after(self, client: str) -> float:
-        """Seconds the client must wait; 0 when it may try."""
-        now = time.monotonic()
-        failures = self._recent(client, now)
-        if len(failures) < self.max_failures:
-            return 0.0
-        return max(0.0, self.window - (now - failures[0]))
-
-    def attempts_left(self, client: str) -> int:
-        return max(0, self.max_failures - len(self._recent(client, time.monotonic())))
-
-    def failed(self, client: str) -> None:
-        self._recent(client, time.monotonic()).append(time.monotonic())
-
-    def succeeded(self, client: str) -> None:
-        self._failures.pop(client, None)
+class PasswordAlreadySet(Exception):
+    """Setup was submitted after the admin password had been set (a stale setup page)."""
 
 
-def is_loopback(host: str) -> bool:
-    if host in ("localhost", ""):
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+def new_setup_code() -> str:
+    """80 random bits as four groups of base32 letters, easy to copy from a log."""
+    raw = base64.b32encode(secrets.token_bytes(10)).decode("ascii")
+    return "-".join(raw[i : i + 4] for i in range(0, 16, 4))
 
 
 @dataclass
@@ -94,14 +68,23 @@ class AppContext:
     webhook_token: str
     environ: Mapping[str, str]
     setup_code: str | None = None
-    login_throttle: LoginThrottle = field(default_factory=LoginThrottle)
+    guard: AttemptGuard = field(init=False)
+    sessions: SessionStore = field(init=False)
     started_at: float = field(default_factory=time.time)
     version: str = __version__
     services: dict[str, Any] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        self.guard = AttemptGuard(self.engine)
+        self.sessions = SessionStore(self.engine, self.password_epoch)
+
     @property
     def settings(self) -> Settings:
         return self.loaded.settings
+
+    @property
+    def trusted_proxies(self) -> tuple[Network, ...]:
+        return parse_networks(self.settings.trusted_proxies)
 
     def session(self) -> Session:
         return Session(self.engine, expire_on_commit=False)
@@ -121,15 +104,39 @@ class AppContext:
             stored = repo.get_state(session, key=ADMIN_HASH_KEY)
         return isinstance(stored, str) and verify_password(password, stored)
 
-    def set_admin_password(self, password: str) -> None:
+    def password_epoch(self) -> int:
+        with self.session() as session:
+            return int(repo.get_state(session, key=PASSWORD_EPOCH_KEY) or 0)
+
+    def set_first_admin_password(self, password: str) -> None:
+        """Set the admin password at first-run setup: the "none yet" check and the write are one
+        atomic step (a unique key), so a second setup page can never replace it."""
+        if self.settings.admin_password:
+            raise PasswordAlreadySet
+        try:
+            with self.session() as session, session.begin():
+                hashed = json.dumps(hash_password(password))
+                session.add(AppSetting(key=ADMIN_HASH_KEY, value=hashed))
+        except IntegrityError:
+            raise PasswordAlreadySet from None
+        self.setup_code = None
+
+    def change_admin_password(self, password: str) -> None:
+        """Replace the admin password (dashboard): every existing session ends."""
         with self.session() as session, session.begin():
             repo.put_state(session, key=ADMIN_HASH_KEY, value=hash_password(password))
-        self.setup_code = None
+            _bump_epoch(session)
 
     # ------------------------------------------------------------ saved settings
 
+    def check_settings(self, values: Mapping[str, Any]) -> LoadedSettings:
+        """The settings ``values`` would give; raises ConfigError (nothing is saved)."""
+        return load_settings(self.environ, saved={**_saved_values(self.engine, self.box), **values})
+
     def save_settings(self, values: Mapping[str, Any]) -> None:
-        """Persist dashboard values (secrets encrypted) and reload the effective settings."""
+        """Validate, then persist dashboard values (secrets encrypted): a value that would not
+        start the service is never saved."""
+        loaded = self.check_settings(values)
         with self.session() as session, session.begin():
             for key, value in values.items():
                 if key in SAVED_SECRET_SETTINGS:
@@ -137,7 +144,7 @@ class AppContext:
                         repo.put_secret(session, name=key, ciphertext=self.box.encrypt(str(value)))
                 else:
                     repo.save_setting(session, key=key, value=value)
-        self.loaded = _reload(self.engine, self.box, self.environ)
+        self.loaded = loaded
 
 
 def _saved_values(engine: Engine, box: SecretBox) -> dict[str, Any]:
@@ -171,7 +178,7 @@ def build_context(environ: Mapping[str, str], loaded: LoadedSettings | None = No
     """Open the store (migrating it), merge saved settings, and make sure tokens exist."""
     loaded = loaded or load_settings(environ)
     settings = loaded.settings
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    make_private(settings.data_dir)
     box = SecretBox(load_key_material(settings.secret_key, settings.data_dir))
     engine = make_engine(settings.effective_database_url)
     migrate(engine)
@@ -184,7 +191,30 @@ def build_context(environ: Mapping[str, str], loaded: LoadedSettings | None = No
         webhook_token=_token(engine, box, "webhook_token", loaded.settings.webhook_token),
         environ=environ,
     )
-    if not context.admin_password_set() and not is_loopback(loaded.settings.host):
-        # Someone who merely finds the port must not become admin (SPEC §11).
-        context.setup_code = secrets.token_hex(4)
+    _follow_environment_password(context)
+    if not context.admin_password_set():
+        # Needed by every browser but one on this machine with no proxy in between (SPEC §11).
+        context.setup_code = new_setup_code()
     return context
+
+
+def _bump_epoch(session: Session) -> None:
+    epoch = int(repo.get_state(session, key=PASSWORD_EPOCH_KEY) or 0)
+    repo.put_state(session, key=PASSWORD_EPOCH_KEY, value=epoch + 1)
+    auth_repo.delete_all_sessions(session)
+
+
+def _follow_environment_password(context: AppContext) -> None:
+    """A changed ``TRAKT_PLUGIN_ADMIN_PASSWORD`` (the "forgot password" path) signs everyone out."""
+    password = context.settings.admin_password
+    with context.session() as session, session.begin():
+        stored = repo.get_state(session, key=ENV_PASSWORD_HASH_KEY)
+        if password is None:
+            if stored is not None:  # back to the dashboard's own password
+                repo.put_state(session, key=ENV_PASSWORD_HASH_KEY, value=None)
+                _bump_epoch(session)
+            return
+        if isinstance(stored, str) and verify_password(password, stored):
+            return
+        repo.put_state(session, key=ENV_PASSWORD_HASH_KEY, value=hash_password(password))
+        _bump_epoch(session)

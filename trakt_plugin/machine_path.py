@@ -31,8 +31,9 @@ class MachineRoutesFirst:
             await self.full(scope, receive, send)
 
 
-def install(app: FastAPI) -> None:
-    """Make ``app`` build both stacks when it starts (after NiceGUI added its middleware)."""
+def install(app: FastAPI, outer: Callable[[ASGIApp], ASGIApp] = lambda inner: inner) -> None:
+    """Make ``app`` build both stacks when it starts (after NiceGUI added its middleware), with
+    ``outer`` wrapped around the pair (it sees every request)."""
     build: Callable[[], ASGIApp] = app.build_middleware_stack
 
     def build_both() -> ASGIApp:
@@ -42,6 +43,6 @@ def install(app: FastAPI) -> None:
             lean = build()
         finally:
             app.user_middleware = user_middleware
-        return MachineRoutesFirst(full, lean)
+        return outer(MachineRoutesFirst(full, lean))
 
     app.build_middleware_stack = build_both  # type: ignore[method-assign]

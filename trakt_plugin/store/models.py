@@ -387,3 +387,28 @@ class RatingEntry(SQLModel, table=True):
     rating: int
     rated_at: datetime = Field(default_factory=utcnow)
     synced: bool = False
+
+
+class DashboardSession(SQLModel, table=True):
+    """A logged-in dashboard session. Only the SHA-256 of the cookie value is stored, and the
+    admin-password epoch it was issued under: a password change ends every older session."""
+
+    id_hash: str = Field(primary_key=True, max_length=64)
+    password_epoch: int
+    created_at: datetime = Field(default_factory=utcnow)
+    last_seen_at: datetime = Field(default_factory=utcnow)
+
+
+class LoginAttempt(SQLModel, table=True):
+    """One password or setup-code attempt: ``pending`` while it is checked (it counts as a
+    failure until then), then ``failed`` or ``ok``."""
+
+    __table_args__ = (
+        Index("ix_loginattempt_at", "at"),
+        Index("ix_loginattempt_client_at", "client", "at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    client: str = Field(max_length=64)
+    outcome: str = Field(max_length=10)
+    at: datetime = Field(default_factory=utcnow)

@@ -12,6 +12,7 @@ from nicegui import run, ui
 from ..connections import ConnectError, ConnectionService, NotConfigured
 from ..context import AppContext
 from ..store.models import TraktConnection
+from .auth import guarded
 from .overview import STATE_COLOURS
 
 POLL_SECONDS = 2.0
@@ -97,11 +98,13 @@ def connection_panel(ctx: AppContext, user_id: str, row: TraktConnection | None)
             ui.label(row.last_error).classes("text-xs text-negative")
     with ui.row().classes("gap-2"):
         if state != "connected":
-            ui.button("Connect with a code", on_click=by_code).props(
+            ui.button("Connect with a code", on_click=guarded(ctx, by_code)).props(
                 "data-test=connect-device outline"
             )
-            ui.button("Connect in this browser", on_click=by_redirect).props("outline")
+            ui.button("Connect in this browser", on_click=guarded(ctx, by_redirect)).props(
+                "outline"
+            )
         else:
-            ui.button("Check now", on_click=check_now).props("flat")
+            ui.button("Check now", on_click=guarded(ctx, check_now)).props("flat")
         if row is not None and state != "disconnected":
-            ui.button("Disconnect", on_click=disconnect).props("flat color=negative")
+            ui.button("Disconnect", on_click=guarded(ctx, disconnect)).props("flat color=negative")

@@ -1,14 +1,20 @@
-"""Login and first-run setup pages."""
+"""Login and first-run setup pages, and the two HTTP routes that set and clear the session
+cookie (``/auth/session`` trades a login ticket for it, ``/logout`` ends it)."""
 
 from __future__ import annotations
+
+from functools import partial
 
 from fastapi import Request
 from fastapi.responses import RedirectResponse
 from nicegui import app, run, ui
 
-from ..config import MIN_PASSWORD_LENGTH
-from ..context import AppContext
+from ..config import MIN_PASSWORD_LENGTH, ConfigError
+from ..context import AppContext, PasswordAlreadySet
 from ..crypto import same_secret
+from ..security.sessions import ABSOLUTE_LIMIT, COOKIE_NAME
+from ..security.throttle import Verdict
+from .auth import client_of, is_local_browser, page_request
 from .theme import ICON_URL
 
 
@@ -19,32 +25,62 @@ def _card_header(subtitle: str) -> None:
     ui.label(subtitle).classes("text-grey-8")
 
 
+def refusal(verdict: Verdict, what: str) -> str:
+    """What to tell someone whose attempt was not accepted."""
+    if verdict.outcome == "busy":
+        return "Too many attempts at once from this address: wait a moment."
+    if verdict.outcome == "throttled":
+        return f"Too many failed attempts. Try again in {int(verdict.retry_after) + 1} s."
+    if verdict.attempts_left:
+        return f"Wrong {what}. {verdict.attempts_left} more tries before a pause."
+    return f"Wrong {what}. Too many failed attempts: wait a few minutes."
+
+
+def uses_https(ctx: AppContext) -> bool:
+    return ctx.settings.secure_cookies or ctx.settings.redirect_uri.startswith("https://")
+
+
 def register(ctx: AppContext) -> None:
+    @app.get("/auth/session", include_in_schema=False)
+    async def start_session(ticket: str = "") -> RedirectResponse:
+        session_id = await run.io_bound(ctx.sessions.redeem_ticket, ticket[:200])
+        if session_id is None:
+            return RedirectResponse("/login", status_code=303)
+        answer = RedirectResponse("/", status_code=303)
+        answer.set_cookie(
+            COOKIE_NAME,
+            session_id,
+            max_age=int(ABSOLUTE_LIMIT.total_seconds()),
+            httponly=True,
+            samesite="lax",
+            secure=uses_https(ctx),
+        )
+        return answer
+
+    @app.get("/logout", include_in_schema=False)
+    async def end_session(request: Request) -> RedirectResponse:
+        await run.io_bound(ctx.sessions.end, request.cookies.get(COOKIE_NAME))
+        answer = RedirectResponse("/login", status_code=303)
+        answer.delete_cookie(COOKIE_NAME, httponly=True, samesite="lax", secure=uses_https(ctx))
+        return answer
+
     @ui.page("/login", title="trakt-plugin · log in")
-    async def login_page(request: Request) -> RedirectResponse | None:
+    async def login_page() -> RedirectResponse | None:
         if not await run.io_bound(ctx.admin_password_set):
             return RedirectResponse("/setup")
-        client = request.client.host if request.client else "unknown"
 
         async def attempt() -> None:
-            wait = ctx.login_throttle.retry_after(client)
-            if wait > 0:
-                error.set_text(f"Too many failed attempts. Try again in {int(wait) + 1} s.")
+            error.set_text("")
+            client = client_of(ctx, page_request())
+            epoch = await run.io_bound(ctx.password_epoch) or 0
+            check = partial(ctx.check_admin_password, password.value or "")
+            verdict = await ctx.guard.check(client, check)
+            if not verdict.ok:
+                error.set_text(refusal(verdict, "password"))
                 return
-            if await run.io_bound(ctx.check_admin_password, password.value or ""):
-                ctx.login_throttle.succeeded(client)
-                app.storage.user["authenticated"] = True
-                ui.navigate.to("/")
-            else:
-                ctx.login_throttle.failed(client)
-                left = ctx.login_throttle.attempts_left(client)
-                error.set_text(
-                    f"Wrong password. {left} more tries before a pause."
-                    if left
-                    else "Wrong password. Too many failed attempts: wait a few minutes."
-                )
+            ui.navigate.to(f"/auth/session?ticket={ctx.sessions.issue_ticket(epoch)}")
 
-        with ui.card().classes("absolute-center w-96 gap-3"):
+        with ui.card().classes("absolute-center w-96 max-w-[95vw] gap-3"):
             _card_header("Log in to the dashboard")
             password = ui.input("Admin password", password=True).props("data-test=login-password")
             password.classes("w-full").on("keydown.enter", attempt)
@@ -58,11 +94,27 @@ def register(ctx: AppContext) -> None:
             return RedirectResponse("/login")
         settings = ctx.settings
         credentials_locked = ctx.loaded.locked("client_id") and ctx.loaded.locked("client_secret")
+        # Decided per request, not per listen address: a reverse proxy on this machine connects
+        # from loopback too, but it adds forwarding headers (SPEC §11).
+        needs_code = not is_local_browser(page_request())
 
         async def finish() -> None:
-            if ctx.setup_code and not same_secret((code.value or "").strip(), ctx.setup_code):
-                error.set_text("Wrong setup code: it is printed in the service's log at startup.")
+            error.set_text("")
+            if await run.io_bound(ctx.admin_password_set):
+                error.set_text("Setup is already done: log in with the admin password.")
                 return
+            if needs_code:
+                given = (code.value or "").strip().upper()
+                verdict = await ctx.guard.check(
+                    client_of(ctx, page_request()),
+                    lambda: ctx.setup_code is not None and same_secret(given, ctx.setup_code),
+                )
+                if not verdict.ok:
+                    error.set_text(
+                        refusal(verdict, "setup code")
+                        + " The code is printed in the service's log."
+                    )
+                    return
             if len(password.value or "") < MIN_PASSWORD_LENGTH:
                 error.set_text(f"The password needs at least {MIN_PASSWORD_LENGTH} characters.")
                 return
@@ -76,18 +128,23 @@ def register(ctx: AppContext) -> None:
                     "client_secret": (client_secret.value or "").strip() or None,
                 }
             try:
-                if values:
-                    await run.io_bound(ctx.save_settings, values)
-            except Exception as exc:  # a ConfigError names the offending value
+                await run.io_bound(ctx.check_settings, values)
+            except ConfigError as exc:  # names the offending value
                 error.set_text(str(exc))
                 return
-            await run.io_bound(ctx.set_admin_password, password.value)
+            try:
+                await run.io_bound(ctx.set_first_admin_password, password.value)
+            except PasswordAlreadySet:
+                error.set_text("Setup is already done: log in with the admin password.")
+                return
+            if values:
+                await run.io_bound(ctx.save_settings, values)
             ui.navigate.to("/login")
 
-        with ui.card().classes("absolute-center w-[28rem] gap-3"):
+        with ui.card().classes("absolute-center w-[28rem] max-w-[95vw] gap-3"):
             _card_header("Welcome! Set up the dashboard.")
             code = ui.input("Setup code (from the service log)").classes("w-full")
-            code.props("data-test=setup-code").set_visibility(ctx.setup_code is not None)
+            code.props("data-test=setup-code").set_visibility(needs_code)
             password = ui.input("Admin password", password=True).classes("w-full")
             password.props("data-test=setup-password")
             confirm = ui.input("Repeat the password", password=True).classes("w-full")

@@ -9,7 +9,8 @@ from ..context import AppContext
 from ..enrich import enrichment
 from ..enrich.ids import ID_TYPES, KINDS, InvalidLookup, make_lookup
 from ..enrich.metadata import EnrichmentOff, Metadata, NotKnown, UpstreamFailed
-from .theme import frame, login_redirect
+from .auth import login_redirect
+from .theme import frame
 
 # Display names of the rating sources, in the order shown.
 SOURCES = {
@@ -80,7 +81,7 @@ def _text(value: object) -> str:
 def register(ctx: AppContext) -> None:
     @ui.page("/metadata", title="trakt-plugin · metadata")
     async def metadata_page() -> RedirectResponse | None:
-        if redirect := login_redirect():
+        if redirect := await login_redirect(ctx):
             return redirect
         service = enrichment(ctx).metadata
 

@@ -12,8 +12,9 @@ from sqlmodel import col, select
 
 from ..context import AppContext
 from ..store.models import Scrobble, SyncRun, TraktConnection, User, as_utc
+from .auth import login_redirect
 from .scrobbles import now_playing
-from .theme import frame, login_redirect
+from .theme import frame
 
 STATE_COLOURS = {
     "connected": "positive",
@@ -100,7 +101,7 @@ def connection_card(card: UserCard) -> None:
 def register(ctx: AppContext) -> None:
     @ui.page("/", title="trakt-plugin · overview")
     async def overview_page() -> RedirectResponse | None:
-        if redirect := login_redirect():
+        if redirect := await login_redirect(ctx):
             return redirect
         cards = await run.io_bound(load_cards, ctx) or []
         with frame(ctx, "Overview"):

@@ -14,7 +14,8 @@ from sqlmodel import select
 from ..context import AppContext
 from ..store import scrobble_repo
 from ..store.models import User, as_utc, utcnow
-from .theme import frame, login_redirect
+from .auth import guarded, login_redirect
+from .theme import frame
 
 # "Now playing" shows sessions heard from this recently (a paused film can sit for a while).
 NOW_PLAYING_WINDOW = timedelta(hours=4)
@@ -135,7 +136,7 @@ def _item_title(item: dict[str, Any]) -> str:
 def register(ctx: AppContext) -> None:
     @ui.page("/scrobbles", title="trakt-plugin · scrobbles")
     async def scrobbles_page(status: str | None = None) -> RedirectResponse | None:
-        if redirect := login_redirect():
+        if redirect := await login_redirect(ctx):
             return redirect
         wanted = status if status in scrobble_repo.STATUSES else None
         events, rows = await run.io_bound(load_page, ctx, wanted) or ([], [])
@@ -159,6 +160,8 @@ def register(ctx: AppContext) -> None:
                 return
             ui.navigate.reload()
 
+        checked_retry, checked_discard = guarded(ctx, retry), guarded(ctx, discard)
+
         with frame(ctx, "Scrobbles"):
             await now_playing(ctx)
             with ui.card().classes("w-full").props("data-test=outbox"):
@@ -181,13 +184,13 @@ def register(ctx: AppContext) -> None:
                         if row["error"]:
                             ui.label(row["error"]).classes("text-xs text-negative")
                         if row["raw_status"] in ("dead", "pending"):
-                            ui.button("Retry", on_click=lambda r=row["id"]: retry(r)).props(
+                            ui.button("Retry", on_click=lambda r=row["id"]: checked_retry(r)).props(
                                 "dense flat data-test=retry"
                             )
                         if row["raw_status"] in ("dead", "pending", "skipped"):
-                            ui.button("Discard", on_click=lambda r=row["id"]: discard(r)).props(
-                                "dense flat color=negative data-test=discard"
-                            )
+                            ui.button(
+                                "Discard", on_click=lambda r=row["id"]: checked_discard(r)
+                            ).props("dense flat color=negative data-test=discard")
             with ui.card().classes("w-full").props("data-test=recent-events"):
                 ui.label("Recent events").classes("text-h6")
                 columns = [

@@ -17,7 +17,8 @@ from ..context import AppContext
 from ..enrich import enrichment
 from ..enrich.stats import TRAKT_STATS_TTL
 from ..store.models import TraktConnection, User, utcnow
-from .theme import frame, login_redirect
+from .auth import login_redirect
+from .theme import frame
 
 # ECharts' SVG renderer keeps the chart's data in the page (SPEC §10), unlike a canvas.
 RENDERER: Literal["canvas", "svg"] = "svg"
@@ -126,7 +127,7 @@ def _trakt_card(data: dict[str, Any], refresh: Any) -> None:
 def register(ctx: AppContext) -> None:
     @ui.page("/stats", title="trakt-plugin · stats")
     async def stats_page(user: str | None = None) -> RedirectResponse | None:
-        if redirect := login_redirect():
+        if redirect := await login_redirect(ctx):
             return redirect
         users = await run.io_bound(_users, ctx) or {}
         selected = user if user in users else next(iter(users), None)

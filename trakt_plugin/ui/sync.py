@@ -15,7 +15,8 @@ from ..api.sync import RUN, run_public
 from ..context import AppContext
 from ..store.models import TraktConnection, User
 from ..sync import SyncError, SyncService
-from .theme import frame, login_redirect
+from .auth import guarded, login_redirect
+from .theme import frame
 
 KIND_OPTIONS = {"all": "Everything", "history": "History", "watchlist": "Watchlist",
                 "ratings": "Ratings"}  # fmt: skip
@@ -86,7 +87,7 @@ def register(ctx: AppContext) -> None:
 
     @ui.page("/sync", title="trakt-plugin · sync")
     async def sync_page() -> RedirectResponse | None:
-        if redirect := login_redirect():
+        if redirect := await login_redirect(ctx):
             return redirect
         people = await run.io_bound(_people, ctx) or []
         names = {p.user_id: p.name for p in people}
@@ -144,7 +145,7 @@ def _person_card(ctx: AppContext, service: SyncService, person: Person) -> None:
                 text += f" · {latest['error']}"
             status.text = text
 
-        button.on_click(start)
+        button.on_click(guarded(ctx, start))
         ui.timer(REFRESH_SECONDS, refresh)
 
 
@@ -192,7 +193,7 @@ def _run_history(ctx: AppContext, service: SyncService, names: dict[str, str]) -
         container.clear()
         with container:
             for data in runs:
-                _run_row(data, names, show, undo)
+                _run_row(data, names, show, guarded(ctx, undo))
 
     ui.timer(REFRESH_SECONDS * 2, refresh)
 

@@ -6,8 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from fastapi.responses import RedirectResponse
-from nicegui import app, ui
+from nicegui import ui
 
 from ..context import AppContext
 
@@ -25,15 +24,6 @@ NAV = [
 ]
 
 
-def is_authenticated() -> bool:
-    return bool(app.storage.user.get("authenticated"))
-
-
-def logout() -> None:
-    app.storage.user["authenticated"] = False
-    ui.navigate.to("/login")
-
-
 @contextmanager
 def frame(ctx: AppContext, title: str) -> Iterator[None]:
     """Header, navigation drawer and a content column; page content goes inside the block."""
@@ -45,7 +35,10 @@ def frame(ctx: AppContext, title: str) -> Iterator[None]:
             ui.label(f"v{ctx.version}").classes("text-xs opacity-70")
         with ui.row().classes("items-center gap-2"):
             ui.label(title).classes("text-lg")
-            ui.button(icon="logout", on_click=logout).props("flat color=white").tooltip("Log out")
+            # /logout ends the session in the store and clears the cookie.
+            ui.button(icon="logout", on_click=lambda: ui.navigate.to("/logout")).props(
+                "flat color=white data-test=logout"
+            ).tooltip("Log out")
     with ui.left_drawer(value=True).classes("bg-grey-1").props("width=200 bordered"):
         for label, target, icon in NAV:
             with ui.link(target=target).classes("no-underline text-black"):
@@ -54,8 +47,3 @@ def frame(ctx: AppContext, title: str) -> Iterator[None]:
                     ui.label(label)
     with ui.column().classes("w-full max-w-5xl mx-auto p-4 gap-4"):
         yield
-
-
-def login_redirect() -> RedirectResponse | None:
-    """A redirect to the login page when the visitor is not logged in."""
-    return None if is_authenticated() else RedirectResponse("/login")

@@ -11,8 +11,9 @@ from ..api.users import normalise_external_id
 from ..context import AppContext
 from ..store import repo
 from ..store.models import IDENTITY_SOURCES, TraktConnection
+from .auth import guarded, login_redirect
 from .connect import connection_panel
-from .theme import frame, login_redirect
+from .theme import frame
 from .vip import vip_link
 
 
@@ -60,7 +61,7 @@ def _load(ctx: AppContext) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
 def register(ctx: AppContext) -> None:
     @ui.page("/users", title="trakt-plugin · users")
     async def users_page() -> RedirectResponse | None:
-        if redirect := login_redirect():
+        if redirect := await login_redirect(ctx):
             return redirect
         users, unlinked = await run.io_bound(_load, ctx) or ([], [])
         user_options = {str(u["id"]): str(u["display_name"]) for u in users}
@@ -78,7 +79,7 @@ def register(ctx: AppContext) -> None:
                 ui.label("Add a person").classes("text-h6")
                 with ui.row().classes("items-center"):
                     new_name = ui.input("Display name").props("data-test=new-user-name")
-                    ui.button("Add", on_click=add_user).props("data-test=add-user")
+                    ui.button("Add", on_click=guarded(ctx, add_user)).props("data-test=add-user")
             for user in users:
                 with ui.card().classes("w-full").props(f"data-test=user-{user['id']}"):
                     ui.label(str(user["display_name"])).classes("text-h6")
@@ -103,7 +104,7 @@ def register(ctx: AppContext) -> None:
                             await run.io_bound(_link, ctx, uid, src.value, ext.value.strip())
                             ui.navigate.reload()
 
-                        ui.button("Link", on_click=link)
+                        ui.button("Link", on_click=guarded(ctx, link))
             if unlinked:
                 with ui.card().classes("w-full").props("data-test=unlinked"):
                     ui.label("Seen on your media servers but not linked").classes("text-h6")
@@ -126,5 +127,5 @@ def register(ctx: AppContext) -> None:
                                 )
                                 ui.navigate.reload()
 
-                            ui.button("Link", on_click=adopt)
+                            ui.button("Link", on_click=guarded(ctx, adopt))
         return None

@@ -15,7 +15,8 @@ from ..context import AppContext
 from ..enrich import enrichment
 from ..enrich.vip import FEATURES, LABELS, Feature
 from ..store.models import User
-from .theme import frame, login_redirect
+from .auth import login_redirect
+from .theme import frame
 
 # Lists shown per page visit (the API pages through more).
 LISTS_SHOWN = 100
@@ -95,7 +96,7 @@ def _recommendations(data: dict[str, Any]) -> None:
 def register(ctx: AppContext) -> None:
     @ui.page("/users/{user_id}/trakt", title="trakt-plugin · lists & recommendations")
     async def vip_page(user_id: str) -> RedirectResponse | None:
-        if redirect := login_redirect():
+        if redirect := await login_redirect(ctx):
             return redirect
         data = await run.io_bound(_load, ctx, user_id)
 
