@@ -42,3 +42,26 @@ def test_odd_cursors_dates_and_times_answer_4xx(service: Service) -> None:
         httpx.post(hook, json={**body, "occurred_at": "0001-01-01T00:00+05:00"}).status_code == 400
     )
     assert httpx.post(hook, json={**body, "occurred_at": "9999-12-31T23:59:00Z"}).status_code == 202
+
+
+def test_ids_and_cursors_past_sqlite_integers_answer_422(service: Service) -> None:
+    """Numbers too large for an SQLite INTEGER once reached the query and answered 500."""
+    huge = "9" * 30
+    with service.api() as api:
+        user = api.post("/api/v1/users", json={"display_name": "Huge"}).json()["id"]
+        for method, path, field in (
+            ("POST", f"/api/v1/scrobbles/{huge}/retry", "scrobble_id"),
+            ("DELETE", f"/api/v1/scrobbles/{huge}", "scrobble_id"),
+            ("DELETE", f"/api/v1/users/{user}/watchlist/{huge}", "item_id"),
+            ("GET", f"/api/v1/users/{user}/watchlist?cursor={huge}", "cursor"),
+            ("GET", f"/api/v1/users/{user}/history?cursor=2024-01-01T00:00:00_{huge}", "cursor"),
+            ("GET", f"/api/v1/sync/runs?cursor={huge}", "cursor"),
+            ("GET", f"/api/v1/sync/runs/any?items_cursor={huge}", "items_cursor"),
+        ):
+            answer = api.request(method, path)
+            assert answer.status_code == 422, (path, answer.text)
+            assert answer.json()["field"] == field, (path, answer.text)
+        # Ordinary ids still answer 404, and a sync-run cursor that is no number names the field.
+        assert api.delete("/api/v1/scrobbles/12345").status_code == 404
+        other = api.get("/api/v1/sync/runs", params={"cursor": "x"})
+        assert other.status_code == 422 and other.json()["field"] == "cursor", other.text

@@ -7,14 +7,23 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Path, Query, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from sqlalchemy import Connection
 
 from ..store.models import User, WatchlistEntry, as_utc, utcnow
 from ..sync import repo
 from ..sync.items import dumps, iso, item_key, match_keys, naive_utc
-from .common import ERRORS, Ctx, Cursor, Limit, field_error, not_found
+from .common import (
+    ERRORS,
+    MAX_INTEGER_CURSOR,
+    Ctx,
+    Cursor,
+    Limit,
+    field_error,
+    integer_cursor,
+    not_found,
+)
 
 router = APIRouter(tags=["ledger"], responses=ERRORS)
 
@@ -159,11 +168,15 @@ def _to_utc(value: datetime) -> datetime:
 def _decode_cursor(cursor: str | None) -> tuple[datetime, int] | None:
     if not cursor:
         return None
+    when, _, ident = cursor.partition("_")
     try:
-        when, _, ident = cursor.partition("_")
-        return datetime.fromisoformat(when), int(ident)
+        moment = datetime.fromisoformat(when)
     except ValueError:
         raise field_error("not a cursor from this list", "cursor") from None
+    row_id = integer_cursor(ident)  # 422 naming the cursor unless a row id we could hand out
+    if row_id is None:
+        raise field_error("not a cursor from this list", "cursor")
+    return moment, row_id
 
 
 @router.get("/users/{user_id}/history", response_model=HistoryPage)
@@ -299,10 +312,7 @@ def _entry_public(row: Any) -> dict[str, Any]:
 
 @router.get("/users/{user_id}/watchlist", response_model=WatchlistPage)
 def list_watchlist(ctx: Ctx, user_id: str, limit: Limit = 100, cursor: Cursor = None) -> Any:
-    try:
-        after = int(cursor or 0)
-    except ValueError:
-        raise field_error("not a cursor from this list", "cursor") from None
+    after = integer_cursor(cursor) or 0
     query = (
         sa.select(ENTRY)
         .where(ENTRY.c.user_id == user_id, ENTRY.c.deleted_at.is_(None), ENTRY.c.id > after)
@@ -348,7 +358,9 @@ def add_watchlist(ctx: Ctx, user_id: str, body: WatchlistIn, response: Response)
 
 
 @router.delete("/users/{user_id}/watchlist/{item_id}", status_code=204, response_class=Response)
-def delete_watchlist(ctx: Ctx, user_id: str, item_id: int) -> Response:
+def delete_watchlist(
+    ctx: Ctx, user_id: str, item_id: Annotated[int, Path(ge=1, lt=MAX_INTEGER_CURSOR)]
+) -> Response:
     """Remove an item; one Trakt also has keeps a tombstone until the next sync removes it."""
     with ctx.engine.begin() as conn:
         row = conn.execute(

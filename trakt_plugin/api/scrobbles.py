@@ -4,19 +4,21 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, Request, Response
+from fastapi import APIRouter, HTTPException, Path, Request, Response
 from pydantic import BaseModel
 
 from ..scrobble.service import RowStateError, ScrobbleService
 from ..store import scrobble_repo
 from ..store.models import RejectedDelivery, Scrobble, as_utc
-from .common import ERRORS, Ctx, Cursor, Limit, integer_cursor, not_found
+from .common import ERRORS, MAX_INTEGER_CURSOR, Ctx, Cursor, Limit, integer_cursor, not_found
 
 router = APIRouter(tags=["scrobbles"], responses=ERRORS)
 
 StatusFilter = Literal["pending", "sent", "skipped", "dead", "discarded"]
+# Row ids are SQLite integers: a larger number is no row of ours (and would not bind).
+RowId = Annotated[int, Path(ge=1, lt=MAX_INTEGER_CURSOR, description="the row's id")]
 
 
 class ScrobbleRow(BaseModel):
@@ -112,7 +114,7 @@ def list_scrobbles(
     response_model=ScrobbleRow,
     responses={409: {"description": "the row is sent, skipped or discarded"}},
 )
-def retry_scrobble(ctx: Ctx, request: Request, scrobble_id: int) -> ScrobbleRow:
+def retry_scrobble(ctx: Ctx, request: Request, scrobble_id: RowId) -> ScrobbleRow:
     """A dead (or waiting) row goes back to pending and is sent at once; attempts are kept."""
     service = _service(request)
     try:
@@ -131,7 +133,7 @@ def retry_scrobble(ctx: Ctx, request: Request, scrobble_id: int) -> ScrobbleRow:
     response_class=Response,
     responses={409: {"description": "the row was already sent"}},
 )
-def discard_scrobble(ctx: Ctx, request: Request, scrobble_id: int) -> Response:
+def discard_scrobble(ctx: Ctx, request: Request, scrobble_id: RowId) -> Response:
     """Discard a row: it is kept with status ``discarded`` and never sent or pending again."""
     try:
         row = _service(request).discard(scrobble_id)

@@ -15,7 +15,7 @@ from ..store.models import SyncRun, as_utc
 from ..sync import SyncError, SyncService
 from ..sync import repo as sync_repo
 from ..sync.items import iso
-from .common import ERRORS, Ctx, Cursor, Limit
+from .common import ERRORS, MAX_INTEGER_CURSOR, Ctx, Cursor, Limit, integer_cursor
 
 router = APIRouter(tags=["sync"], responses=ERRORS)
 
@@ -120,10 +120,7 @@ def list_runs(
     cursor: Cursor = None,
 ) -> RunList:
     """Runs, newest first (each with its first items; read one run for all of them)."""
-    try:
-        offset = int(cursor or 0)
-    except ValueError:
-        raise HTTPException(422, "cursor: not a cursor from this list") from None
+    offset = integer_cursor(cursor) or 0
     query = sa.select(RUN).order_by(RUN.c.created_at.desc()).offset(offset).limit(limit + 1)
     if user_id is not None:
         query = query.where(RUN.c.user_id == user_id)
@@ -138,7 +135,7 @@ def get_run(
     ctx: Ctx,
     run_id: str,
     items_limit: Annotated[int, Query(ge=0, le=10000)] = DEFAULT_RUN_ITEMS,
-    items_cursor: Annotated[int, Query(ge=0)] = 0,
+    items_cursor: Annotated[int, Query(ge=0, lt=MAX_INTEGER_CURSOR)] = 0,
 ) -> dict[str, Any]:
     with ctx.engine.connect() as conn:
         row = conn.execute(sa.select(RUN).where(RUN.c.id == run_id)).first()
