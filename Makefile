@@ -1,13 +1,22 @@
 # trakt-plugin: `make run` starts the service, `make test` runs the whole suite.
 # Both create .venv and install what they need, Debian packages included, when missing.
+# Python packages come from hashed lock files only: requirements-run.lock for `make run`,
+# requirements.lock (the same pins plus the test tools) for `make test`; `make lock` remakes them.
 
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEBIAN_TEST_PACKAGES := chromium chromium-driver microsocks
+LOCK     := requirements.lock
+RUN_LOCK := requirements-run.lock
+LOCK_IN  := pyproject.toml requirements-tools.in
+# pip-tools lives in a throwaway virtualenv: it only writes the lock files, never runs the service.
+PIPTOOLS ?= $(or $(TMPDIR),/tmp)/trakt-plugin-piptools
+COMPILE   = $(PIPTOOLS)/bin/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras \
+	--no-emit-find-links --no-emit-index-url --no-emit-trusted-host $(LOCK_ARGS)
 
-.PHONY: run test test-long lint typecheck venv install install-test debian-test-deps bench clean
+.PHONY: run test test-long lint typecheck venv install install-test debian-test-deps bench lock clean
 
 run: install
 	$(BIN)/trakt-plugin serve
@@ -36,16 +45,19 @@ $(BIN)/python:
 	@$(PYTHON) -c "import ensurepip, venv" 2>/dev/null || { \
 	  $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q python3-venv python3-pip; }
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip
 
 venv: $(BIN)/python
 
-$(VENV)/.installed: $(BIN)/python pyproject.toml
-	$(BIN)/python -m pip install -q -e .
+# The lock brings pip, setuptools and wheel too, so the project installs without build isolation
+# (no unpinned download); the full lock holds the runtime lock's pins, hence both stamps.
+$(VENV)/.installed: $(BIN)/python pyproject.toml $(RUN_LOCK)
+	$(BIN)/python -m pip install -q --require-hashes -r $(RUN_LOCK)
+	$(BIN)/python -m pip install -q --no-deps --no-build-isolation -e .
 	touch $@
 
-$(VENV)/.installed-test: $(BIN)/python pyproject.toml
-	$(BIN)/python -m pip install -q -e ".[test]"
+$(VENV)/.installed-test: $(BIN)/python pyproject.toml $(LOCK)
+	$(BIN)/python -m pip install -q --require-hashes -r $(LOCK)
+	$(BIN)/python -m pip install -q --no-deps --no-build-isolation -e .
 	touch $(VENV)/.installed $@
 
 install: $(VENV)/.installed
@@ -59,6 +71,14 @@ debian-test-deps:
 	  echo "installing Debian packages:$$missing"; \
 	  $(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q $$missing; \
 	fi
+
+# Remake both lock files after a change to the dependencies: pins already in requirements.lock are
+# kept where they still fit; `make lock LOCK_ARGS=--upgrade` moves everything to the newest release.
+lock:
+	[ -x $(PIPTOOLS)/bin/pip-compile ] || { $(PYTHON) -m venv $(PIPTOOLS) && \
+	  $(PIPTOOLS)/bin/python -m pip install -q pip-tools; }
+	$(COMPILE) --extra test --output-file $(LOCK) $(LOCK_IN)
+	$(COMPILE) --constraint $(LOCK) --output-file $(RUN_LOCK) $(LOCK_IN)
 
 clean:
 	rm -rf $(VENV) build *.egg-info
