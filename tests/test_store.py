@@ -73,7 +73,7 @@ def test_no_plaintext_secret_in_data_dir_after_full_setup(tmp_path: Path) -> Non
     ctx = build_context(base_env(data_dir))
     client_secret = "the-client-secret-0123456789-abcdef"
     ctx.save_settings({"client_id": "client-id-abc", "client_secret": client_secret})
-    ctx.set_admin_password("correct horse battery")
+    ctx.set_first_admin_password("correct horse battery")
     assert ctx.settings.client_secret == client_secret
     assert ctx.check_admin_password("correct horse battery")
     api_token, webhook_token = ctx.api_token, ctx.webhook_token

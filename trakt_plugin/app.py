@@ -36,6 +36,7 @@ from .jobs.scheduler import add_periodic, build_scheduler
 from .logs import configure_logging
 from .oauth_callback import oauth_callback
 from .scrobble import install_scrobbling
+from .security.files import private_umask
 from .security.gate import SecurityGate, allowed_hosts_for
 from .sync import SyncService
 from .ui import login, overview
@@ -182,6 +183,7 @@ def build(ctx: AppContext) -> None:
 def serve(loaded: LoadedSettings, environ: Mapping[str, str]) -> None:
     """Start the service and block until SIGTERM/Ctrl-C."""
     configure_logging()
+    private_umask()
     ctx = build_context(environ, loaded)
     if ctx.setup_code:
         log.warning(
