@@ -68,7 +68,7 @@ def wait_for_path(driver: WebDriver, path: str) -> None:
 
 def type_into(driver: WebDriver, test_id: str, text: str) -> None:
     # Quasar passes the attribute through to the <input> itself for text fields.
-    field = wait_for(driver, f"input[data-test={test_id}], [data-test={test_id}] input")
+    field = wait_for(driver, f"input[data-test='{test_id}'], [data-test='{test_id}'] input")
     # clear() bypasses Vue's input events; select-all and delete goes through them.
     field.send_keys(Keys.CONTROL, "a")
     field.send_keys(Keys.DELETE)

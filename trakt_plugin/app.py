@@ -27,12 +27,12 @@ from .api import health, ledger, scrobbles, users
 from .api import sync as sync_api
 from .api import trakt as trakt_api
 from .api.common import install_error_handlers, require_token
-from .config import LoadedSettings
+from .config import LoadedSettings, Settings
 from .connections import ConnectionService, TraktGateway
 from .context import AppContext, build_context
 from .enrich_wiring import ENRICH_PAGES, enrich_router, install_enrich_jobs
 from .jobs import housekeeping, vip
-from .jobs.scheduler import add_periodic, build_scheduler
+from .jobs.scheduler import PERIODIC, add_periodic, build_scheduler
 from .logs import configure_logging
 from .oauth_callback import oauth_callback
 from .scrobble import install_scrobbling
@@ -76,8 +76,11 @@ def install_root_routes(ctx: AppContext) -> None:
     app.state.context = ctx
 
     @app.get("/healthz", include_in_schema=False)
-    def healthz() -> dict[str, str]:
-        return {"status": "ok", "version": ctx.version}
+    def healthz() -> JSONResponse:
+        """Open liveness check; 503 when the store cannot be read (runs in a worker thread)."""
+        if not health.database_ok(ctx):
+            return JSONResponse({"status": "error", "db": "error", "version": ctx.version}, 503)
+        return JSONResponse({"status": "ok", "version": ctx.version})
 
     @app.get("/metrics", include_in_schema=False)
     def metrics(request: Request) -> Response:
@@ -93,7 +96,7 @@ def install_root_routes(ctx: AppContext) -> None:
 
 
 def install_scheduler(ctx: AppContext) -> None:
-    scheduler = build_scheduler(ctx.engine)
+    scheduler = build_scheduler()
     ctx.services["scheduler"] = scheduler
 
     def start() -> None:
@@ -130,6 +133,20 @@ def install_scheduler(ctx: AppContext) -> None:
             ctx.settings.host,
             ctx.settings.port,
         )
+
+    def apply(old: Settings, new: Settings) -> None:
+        """Saved settings take effect at once (SPEC §3): intervals rescheduled, budget resized."""
+        for job_id, before, after in (
+            ("sync", old.sync.sync_interval, new.sync.sync_interval),
+            ("vip-check", old.vip.check_interval, new.vip.check_interval),
+        ):
+            if before != after and scheduler.get_job(job_id, PERIODIC):
+                scheduler.reschedule_job(job_id, PERIODIC, trigger="interval", seconds=after)
+        budget = ctx.services["trakt"].budget
+        budget.post_interval = new.rate.post_interval
+        budget.get_per_window = new.rate.get_per_5min
+
+    ctx.settings_listeners.append(apply)
 
     def stop() -> None:
         if scheduler.running:

@@ -11,7 +11,9 @@ from .config import ConfigError, effective_items, load_settings
 
 
 def _check_config() -> int:
-    loaded = load_settings(os.environ)
+    from .context import settings_for_check  # the store's saved values count too
+
+    loaded = settings_for_check(load_settings(os.environ), os.environ)
     print(f"configuration OK (config file: {loaded.config_file or 'none'})")
     for key, value, source in effective_items(loaded):
         print(f"{key} = {value} [{source}]")

@@ -11,18 +11,22 @@ import json
 import logging
 import secrets
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.engine.url import make_url
+from sqlalchemy.exc import ArgumentError, IntegrityError, NoSuchModuleError, OperationalError
 from sqlmodel import Session
 
 from . import __version__
-from .config import LoadedSettings, Settings, load_settings
+from .config import ConfigError, LoadedSettings, Settings, load_settings, mask
 from .crypto import (
+    KEY_FILE_NAME,
     SecretBox,
+    SecretDecryptError,
     generate_token,
     hash_password,
     load_key_material,
@@ -34,7 +38,7 @@ from .security.files import make_private
 from .security.sessions import SessionStore
 from .security.throttle import AttemptGuard
 from .store import auth_repo, repo
-from .store.engine import make_engine, migrate
+from .store.engine import current_revision, make_engine, migrate
 from .store.models import AppSetting
 
 log = logging.getLogger(__name__)
@@ -68,6 +72,8 @@ class AppContext:
     webhook_token: str
     environ: Mapping[str, str]
     setup_code: str | None = None
+    # Called (from the saving thread) after dashboard settings were saved: old, new.
+    settings_listeners: list[Callable[[Settings, Settings], None]] = field(default_factory=list)
     guard: AttemptGuard = field(init=False)
     sessions: SessionStore = field(init=False)
     started_at: float = field(default_factory=time.time)
@@ -144,21 +150,89 @@ class AppContext:
                         repo.put_secret(session, name=key, ciphertext=self.box.encrypt(str(value)))
                 else:
                     repo.save_setting(session, key=key, value=value)
-        self.loaded = loaded
+        old, self.loaded = self.loaded, loaded
+        for listener in self.settings_listeners:
+            listener(old.settings, loaded.settings)
 
 
-def _saved_values(engine: Engine, box: SecretBox) -> dict[str, Any]:
+def _saved_values(engine: Engine, box: SecretBox | None) -> dict[str, Any]:
     with Session(engine) as session:
         saved = repo.saved_settings(session)
         for name in SAVED_SECRET_SETTINGS:
             ciphertext = repo.get_secret(session, name=name)
-            if ciphertext:
-                saved[name] = box.decrypt(ciphertext)
+            if ciphertext and box is not None:
+                try:
+                    saved[name] = box.decrypt(ciphertext)
+                except SecretDecryptError:
+                    log.warning("ignoring the saved %s: it cannot be decrypted with this key", name)
     return saved
 
 
-def _reload(engine: Engine, box: SecretBox, environ: Mapping[str, str]) -> LoadedSettings:
-    return load_settings(environ, saved=_saved_values(engine, box))
+def _reload(engine: Engine, box: SecretBox | None, environ: Mapping[str, str]) -> LoadedSettings:
+    loaded, ignored = settings_with_saved(environ, _saved_values(engine, box))
+    for problem in ignored:
+        log.warning("ignoring a saved setting that is no longer valid: %s", problem)
+    return loaded
+
+
+def settings_with_saved(
+    environ: Mapping[str, str], saved: Mapping[str, Any]
+) -> tuple[LoadedSettings, list[str]]:
+    """Effective settings with the dashboard's saved values, and the saved values left out.
+
+    A saved value can only be invalid if an older version saved it (values are validated before
+    they are saved): it is ignored, never fatal, or the dashboard where it was set would be out
+    of reach. Invalid environment or YAML values still stop startup (ConfigError).
+    """
+    try:
+        return load_settings(environ, saved=saved), []
+    except ConfigError:
+        load_settings(environ)  # the fault is in the environment or YAML: let it stop startup
+    usable: dict[str, Any] = {}
+    ignored: list[str] = []
+    for key, value in saved.items():
+        try:
+            load_settings(environ, saved={**usable, key: value})
+        except ConfigError as exc:
+            ignored.append(str(exc))
+        else:
+            usable[key] = value
+    return load_settings(environ, saved=usable), ignored
+
+
+def settings_for_check(loaded: LoadedSettings, environ: Mapping[str, str]) -> LoadedSettings:
+    """``check-config``: the settings with the saved values of an existing store, read without
+    creating or migrating anything. Values that would be ignored at startup are reported."""
+    settings = loaded.settings
+    url = make_url(settings.effective_database_url)
+    if url.get_backend_name() == "sqlite" and not Path(url.database or "").is_file():
+        return loaded
+    engine = open_engine(settings.effective_database_url)
+    try:
+        if current_revision(engine) is None:
+            return loaded
+        key_file = settings.data_dir / KEY_FILE_NAME
+        box = (
+            SecretBox(load_key_material(settings.secret_key, settings.data_dir))
+            if settings.secret_key or key_file.is_file()
+            else None
+        )
+        return _reload(engine, box, environ)
+    finally:
+        engine.dispose()
+
+
+def open_engine(database_url: str) -> Engine:
+    """The engine, or one line naming the setting when the URL or its driver is unusable."""
+    shown = mask("database_url", database_url)
+    try:
+        return make_engine(database_url)
+    except (ArgumentError, NoSuchModuleError, ImportError) as exc:
+        problem = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ConfigError(
+            f"database_url = {shown}: not a usable database URL ({problem}); "
+            "e.g. sqlite:///path/file.db or postgresql+psycopg://user:pass@host/db"
+        ) from None
 
 
 def _token(engine: Engine, box: SecretBox, name: str, configured: str | None) -> str:
@@ -180,8 +254,13 @@ def build_context(environ: Mapping[str, str], loaded: LoadedSettings | None = No
     settings = loaded.settings
     make_private(settings.data_dir)
     box = SecretBox(load_key_material(settings.secret_key, settings.data_dir))
-    engine = make_engine(settings.effective_database_url)
-    migrate(engine)
+    engine = open_engine(settings.effective_database_url)
+    try:
+        migrate(engine)
+    except OperationalError as exc:
+        problem = str(exc.orig).splitlines()[0] if exc.orig else type(exc).__name__
+        shown = mask("database_url", settings.effective_database_url)
+        raise ConfigError(f"database_url = {shown}: cannot open the database ({problem})") from None
     loaded = _reload(engine, box, environ)
     context = AppContext(
         loaded=loaded,

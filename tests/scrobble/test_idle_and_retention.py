@@ -33,7 +33,7 @@ def _service(tmp_path: Path, threshold: int = 90) -> ScrobbleService:
     ctx = build_context(environ)
     gateway = TraktGateway(ctx)
     return ScrobbleService(
-        ctx, gateway, ConnectionService(ctx, gateway), build_scheduler(ctx.engine)
+        ctx, gateway, ConnectionService(ctx, gateway), build_scheduler()
     )
 
 

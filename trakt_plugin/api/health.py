@@ -8,10 +8,12 @@ from fastapi import APIRouter
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily, InfoMetricFamily
 from prometheus_client.registry import Collector
-from sqlalchemy import func, text
+from sqlalchemy import create_engine, func, text
+from sqlalchemy.pool import NullPool
 from sqlmodel import select
 
 from ..context import AppContext
+from ..jobs.scheduler import PERIODIC
 from ..store.models import TraktConnection, User
 from .common import Ctx
 
@@ -19,29 +21,55 @@ router = APIRouter(tags=["health"])
 
 
 def database_ok(ctx: AppContext) -> bool:
+    """Whether the store can be read right now: a fresh connection (a pooled one answers from
+    its page cache, or over a socket that is no longer there) reads a real table."""
+    fresh = create_engine(ctx.engine.url, poolclass=NullPool)
     try:
-        with ctx.engine.connect() as connection:
-            connection.execute(text("SELECT 1"))
+        with fresh.connect() as connection:
+            connection.execute(text("SELECT version_num FROM alembic_version")).all()
         return True
     except Exception:
         return False
+    finally:
+        fresh.dispose()
+
+
+def periodic_jobs(scheduler: Any) -> dict[str, dict[str, Any]]:
+    """Each periodic job's interval and next run (what saved settings changed shows here)."""
+    jobs: dict[str, dict[str, Any]] = {}
+    for job in scheduler.get_jobs(PERIODIC) if scheduler else ():
+        interval = getattr(job.trigger, "interval", None)
+        jobs[job.id] = {
+            "interval_seconds": int(interval.total_seconds()) if interval else None,
+            "next_run_at": job.next_run_time.isoformat() if job.next_run_time else None,
+        }
+    return jobs
 
 
 def health_report(ctx: AppContext) -> dict[str, Any]:
     scheduler = ctx.services.get("scheduler")
-    with ctx.session() as session:
-        reauth = session.exec(
-            select(func.count()).where(TraktConnection.state == "reauth_required")
-        ).one()
     db_ok = database_ok(ctx)
+    reauth = outbox_depth = 0
+    if db_ok:
+        with ctx.session() as session:
+            reauth = session.exec(
+                select(func.count()).where(TraktConnection.state == "reauth_required")
+            ).one()
+        outbox_depth = ctx.services["outbox_depth"]() if "outbox_depth" in ctx.services else 0
     scheduler_ok = bool(scheduler and scheduler.running)
+    gateway = ctx.services.get("trakt")
     return {
         "status": "ok" if db_ok and scheduler_ok else "degraded",
         "version": ctx.version,
         "db": "ok" if db_ok else "error",
         "scheduler": "running" if scheduler_ok else "stopped",
-        "outbox_depth": ctx.services["outbox_depth"]() if "outbox_depth" in ctx.services else 0,
+        "outbox_depth": outbox_depth,
         "reauth_required": int(reauth),
+        "jobs": periodic_jobs(scheduler),
+        "rate": {
+            "post_interval": gateway.budget.post_interval if gateway else None,
+            "get_per_5min": gateway.budget.get_per_window if gateway else None,
+        },
     }
 
 

@@ -1,8 +1,9 @@
-"""The in-process scheduler: APScheduler 3.x with its job store in the service's own database.
+"""The in-process scheduler: APScheduler 3.x with in-memory job stores.
 
 Jobs are coordinators: each has an interval constant and sorts its failures into "reauthorise",
-"retry later" or "permanent" (see the job modules). Job callables are module-level functions so
-the SQLAlchemy job store can persist them by reference.
+"retry later" or "permanent" (see the job modules). Nothing durable lives in the scheduler:
+periodic jobs are added at every start, and a scrobble retry's due time is the outbox row's
+``next_attempt_at`` in the store, which the drain re-arms at start.
 """
 
 from __future__ import annotations
@@ -13,9 +14,7 @@ from datetime import timedelta
 from typing import Any
 
 from apscheduler.jobstores.memory import MemoryJobStore
-from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
-from sqlalchemy import Engine
 
 log = logging.getLogger(__name__)
 
@@ -28,17 +27,12 @@ JOB_DEFAULTS = {
 }
 
 
-# Periodic jobs are re-added at every start, so they live in memory and may be closures over
-# the running service; one-off retries must survive a restart and go to the database store.
 PERIODIC = "periodic"
 
 
-def build_scheduler(engine: Engine) -> AsyncIOScheduler:
+def build_scheduler() -> AsyncIOScheduler:
     return AsyncIOScheduler(
-        jobstores={
-            "default": SQLAlchemyJobStore(engine=engine, tablename="apscheduler_jobs"),
-            PERIODIC: MemoryJobStore(),
-        },
+        jobstores={"default": MemoryJobStore(), PERIODIC: MemoryJobStore()},
         job_defaults=JOB_DEFAULTS,
         timezone="UTC",
     )
