@@ -153,6 +153,11 @@ def register(ctx: AppContext) -> None:
             ui.label("Trakt API app (create one at app.trakt.tv/settings/apps)").classes(
                 "text-sm text-grey-8"
             )
+            ui.label(
+                "Creating an app needs Trakt VIP since mid-2026: one VIP member of the household "
+                "creates it; everyone else connects a free account to it by code later (it "
+                "counts as their one connected app)."
+            ).classes("text-xs text-grey-8").props("data-test=setup-vip-note")
             client_id = ui.input("Client ID", value=settings.client_id or "").classes("w-full")
             client_id.props("data-test=setup-client-id")
             client_secret = ui.input("Client secret", password=True).classes("w-full")
