@@ -16,6 +16,8 @@ def test_first_run_setup_login_and_overview(service: Service) -> None:
     with chromium() as driver:
         driver.get(service.url + "/")
         wait_for_path(driver, "/setup")
+        # Free Trakt accounts cannot create apps any more: the page says who creates it.
+        wait_for_text(driver, "[data-test=setup-vip-note]", "one VIP member of the household")
         type_into(driver, "setup-password", PASSWORD)
         type_into(driver, "setup-confirm", PASSWORD + "x")
         click(driver, "setup-submit")
