@@ -3,22 +3,37 @@
 The key comes from ``TRAKT_PLUGIN_SECRET_KEY`` (any string of 32+ characters, stretched with
 HKDF-SHA256) or, when that is unset, from a random key file in the data dir (mode 0600).
 Ciphertexts are Fernet tokens (AES-128-CBC + HMAC-SHA256), so tampering is detected.
+
+The key file holds exactly :data:`KEY_BYTES` random bytes. Anything else (empty, truncated, too
+long) stops startup with one line naming the file (SPEC §11): an empty file would be a key every
+install shares, and a damaged one cannot read what the old key encrypted. A new key file is
+written to a private temporary file, fsynced, then hard-linked into place, which never replaces an
+existing key: two processes starting at once end up with the one key that was linked first.
 """
 
 from __future__ import annotations
 
 import base64
+import errno
 import hashlib
 import hmac
 import os
 import secrets
+import tempfile
 from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from .config import ConfigError
+
 KEY_FILE_NAME = "secret.key"
+# A generated key file holds exactly this many random bytes; any other length is damage.
+KEY_BYTES = 32
+# Hard links are refused by some file systems (FAT, some network mounts): create the file
+# exclusively in place there instead.
+_NO_HARD_LINKS = frozenset({errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOSYS})
 # Distinct HKDF "info" labels so the storage key and the session-cookie key never coincide.
 _ENCRYPTION_INFO = b"trakt-plugin secrets at rest v1"
 _SESSION_INFO = b"trakt-plugin dashboard sessions v1"
@@ -36,17 +51,85 @@ def _derive(material: bytes, info: bytes) -> bytes:
 
 
 def load_key_material(secret_key: str | None, data_dir: Path) -> bytes:
-    """Key material from the setting, else from (a newly created) key file in the data dir."""
+    """Key material from the setting, else from (a newly created) key file in the data dir.
+
+    Raises :class:`ConfigError` naming the file when it cannot be created or read, or does not
+    hold exactly :data:`KEY_BYTES` bytes.
+    """
     if secret_key:
         return secret_key.encode("utf-8")
     path = data_dir / KEY_FILE_NAME
-    if not path.exists():
-        data_dir.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        if not os.path.lexists(path):
+            _create_key_file(path)
+        os.chmod(path, 0o600)
+        with path.open("rb") as handle:
+            size = os.fstat(handle.fileno()).st_size
+            material = handle.read(KEY_BYTES + 1)
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise ConfigError(f"key file {path}: cannot be created or read ({reason})") from None
+    if len(material) != KEY_BYTES:
+        found = "is empty" if size == 0 else f"is {size} bytes long"
+        raise ConfigError(
+            f"key file {path} {found}; a key file holds exactly {KEY_BYTES} bytes. Restore it "
+            "from a backup, or move it away to start with a new key (secrets stored with the "
+            "old key are then lost)"
+        )
+    return material
+
+
+def _create_key_file(path: Path) -> None:
+    """Write a new random key to ``path`` atomically and durably; never replace one."""
+    directory = path.parent
+    directory.mkdir(parents=True, exist_ok=True)
+    # mkstemp creates the file exclusively with mode 0600, in the same directory (same file
+    # system), so linking it into place is atomic.
+    fd, temporary = tempfile.mkstemp(prefix=f".{KEY_FILE_NAME}.", suffix=".tmp", dir=directory)
+    try:
         with os.fdopen(fd, "wb") as handle:
-            handle.write(secrets.token_bytes(32))
-    os.chmod(path, 0o600)
-    return path.read_bytes()
+            handle.write(secrets.token_bytes(KEY_BYTES))
+            handle.flush()
+            os.fsync(handle.fileno())
+        try:
+            os.link(temporary, path)
+        except FileExistsError:
+            pass  # another process created the key first: everyone uses that one
+        except OSError as exc:
+            if exc.errno not in _NO_HARD_LINKS:
+                raise
+            _create_in_place(path)
+    finally:
+        os.unlink(temporary)
+    _fsync_directory(directory)
+
+
+def _create_in_place(path: Path) -> None:
+    """The fallback without hard links: exclusive create, write, fsync."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(secrets.token_bytes(KEY_BYTES))
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def _fsync_directory(directory: Path) -> None:
+    """Make the new directory entry durable (POSIX; a no-op where directories cannot be opened)."""
+    flags = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0)
+    try:
+        fd = os.open(directory, flags)
+    except OSError:
+        return  # Windows: directories cannot be opened, and NTFS journals the entry itself
+    try:
+        os.fsync(fd)
+    except OSError as exc:
+        if exc.errno not in (errno.EINVAL, errno.ENOTSUP):
+            raise  # EINVAL: this file system does not sync directories
+    finally:
+        os.close(fd)
 
 
 class SecretBox:
