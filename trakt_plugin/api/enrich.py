@@ -79,6 +79,7 @@ class BatchIn(BaseModel):
 
 class BatchError(BaseModel):
     error: str
+    field: str | None = Field(default=None, description="the entry's field that is invalid")
 
 
 class BatchOut(BaseModel):
@@ -227,7 +228,13 @@ async def metadata_batch(ctx: Ctx, body: BatchIn) -> BatchOut:
         answers = await enrichment(ctx).metadata.batch(entries)
     except EnrichmentOff as exc:
         raise HTTPException(404, str(exc)) from None
-    return BatchOut(items=[BatchError(error=a) if isinstance(a, str) else _out(a) for a in answers])
+    return BatchOut(items=[_batch_item(e, a) for e, a in zip(entries, answers, strict=True)])
+
+
+def _batch_item(entry: Lookup | InvalidLookup, answer: Metadata | str) -> MetadataOut | BatchError:
+    if isinstance(entry, InvalidLookup):  # refused here: nothing was asked of Trakt
+        return BatchError(error=f"{entry.field}: {entry.message}", field=entry.field)
+    return BatchError(error=answer) if isinstance(answer, str) else _out(answer)
 
 
 # ---------------------------------------------------------------- stats

@@ -1,8 +1,15 @@
-"""Which ids may look up which kind of item, and checking one lookup (SPEC §8)."""
+"""Which ids may look up which kind of item, and checking one lookup (SPEC §8).
+
+Every id ends up as a segment of a Trakt request path (``/movies/{slug}``, ``/search/imdb/{id}``),
+so a value that could change that path is refused here, before anything is sent (SPEC §11):
+``.`` and ``..``, and any id holding ``/ \\ ? # %``, whitespace or control characters. Ids are
+taken as given: surrounding spaces are not trimmed away but refused.
+"""
 
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal, TypeAlias
@@ -20,8 +27,19 @@ VALID_ID_TYPES: dict[str, tuple[IdType, ...]] = {
 }
 ARTICLE = {"movie": "a", "show": "a", "episode": "an"}
 NUMERIC_ID_TYPES = frozenset({"trakt", "tmdb", "tvdb"})
-IMDB_ID = re.compile(r"^tt\d{1,12}$")
-SLUG = re.compile(r"^[^\s/]{1,200}$")
+IMDB_ID = re.compile(r"tt[0-9]{1,12}")  # used with fullmatch: "$" lets "\n" through
+# ASCII digits only (str.isdigit() also takes "²" and other scripts' digits).
+NUMERIC_ID = re.compile(r"[0-9]{1,19}")
+# Trakt's ids are SQLite/Postgres BIGINTs.
+MAX_NUMERIC_ID = 2**63 - 1
+SLUG_MAX_CHARS = 200
+# Characters that would end, escape or re-route a path segment: refused in any id.
+PATH_CHARACTERS = frozenset("/\\?#%")
+DOT_SEGMENTS = frozenset({".", ".."})
+SLUG_RULE = (
+    "slug must be 1-200 characters without spaces, control characters or / \\ ? # %, "
+    "and not . or .."
+)
 
 
 class InvalidLookup(ValueError):
@@ -54,20 +72,29 @@ def _kind(kind: object) -> Kind:
     raise InvalidLookup("type", "type must be movie, show or episode")
 
 
+def _changes_the_path(text: str) -> bool:
+    """True when ``text`` is no plain path segment: a dot segment, a path character, a space
+    (of any script) or a control, format, surrogate or unassigned character."""
+    return text in DOT_SEGMENTS or any(
+        char in PATH_CHARACTERS or char.isspace() or unicodedata.category(char)[0] in "CZ"
+        for char in text
+    )
+
+
 def _value(id_type: IdType, raw: object) -> str | int:
-    text = str(raw).strip() if raw is not None else ""
     if id_type in NUMERIC_ID_TYPES:
-        if isinstance(raw, bool) or not text.isdigit() or int(text) <= 0:
+        text = str(raw) if isinstance(raw, int | str) and not isinstance(raw, bool) else ""
+        if not NUMERIC_ID.fullmatch(text) or not 0 < int(text) <= MAX_NUMERIC_ID:
             raise InvalidLookup(id_type, f"{id_type} must be a positive whole number")
         return int(text)
     if id_type == "imdb":
-        text = text.lower()
-        if not IMDB_ID.match(text):
+        text = raw.lower() if isinstance(raw, str) else ""
+        if not IMDB_ID.fullmatch(text):
             raise InvalidLookup("imdb", "imdb must look like tt0133093")
         return text
-    if not SLUG.match(text):
-        raise InvalidLookup("slug", "slug must be 1-200 characters without spaces or slashes")
-    return text.lower()  # Trakt's slugs are lower case
+    if not isinstance(raw, str) or not 0 < len(raw) <= SLUG_MAX_CHARS or _changes_the_path(raw):
+        raise InvalidLookup("slug", SLUG_RULE)
+    return raw.lower()  # Trakt's slugs are lower case
 
 
 def make_lookup(kind: object, given: Mapping[str, object]) -> Lookup:

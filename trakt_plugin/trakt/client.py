@@ -11,6 +11,10 @@ Trakt requires on every request, waits for the per-user rate budget, sends, maps
   ambiguous write failures (timeout, 5xx, dropped connection) are raised for the caller's
   outbox to decide.
 
+Every caller-given part of a path goes through `_seg` (percent-encoded; `.`, `..` and empty
+refused), and the funnel refuses any path with a dot segment or a character that would end it,
+so no id can change which endpoint is asked (spec §11): `errors.InvalidRequest`, nothing sent.
+
 The `httpx.AsyncClient` is injected; `proxy_http_client` is the one place that builds one.
 """
 
@@ -204,6 +208,7 @@ class TraktClient:
     ) -> Reply:
         """Send one logical request with the policy of the module docstring."""
         method = method.upper()
+        _check_path(method, path)
         if auth and user is None:
             raise ValueError(f"{method} {path} needs an authenticated user")
         key = user.key if user is not None else None
@@ -472,7 +477,8 @@ class TraktClient:
     ) -> list[Recommendation]:
         """GET /recommendations/movies|shows (at most 100)."""
         params = {"limit": min(limit, RECOMMENDATIONS_LIMIT)}
-        reply = await self._request("GET", f"/recommendations/{type}", user=user, params=params)
+        path = f"/recommendations/{_seg(type)}"
+        reply = await self._request("GET", path, user=user, params=params)
         return _RECOMMENDATIONS.validate_python(reply.data or [])
 
     # ------------------------------------------------------------------ scrobble
@@ -522,9 +528,9 @@ class TraktClient:
             raise ValueError("item_id needs a type")
         path = "/sync/history"
         if type is not None:
-            path += f"/{type}"
+            path += f"/{_seg(type)}"
             if item_id is not None:
-                path += f"/{item_id}"
+                path += f"/{_seg(item_id)}"
         params = {"start_at": start_at, "end_at": end_at, "extended": extended}
         pages = self.pages(path, user=user, params=params, start_page=start_page)
         return self._typed_pages(_HISTORY, pages)
@@ -557,7 +563,7 @@ class TraktClient:
         start_page: int = 1,
     ) -> AsyncIterator[Page[ListItem]]:
         """Pages of GET /sync/watchlist[/:type] (must be paged since 2026-04)."""
-        path = "/sync/watchlist" + (f"/{type}" if type else "")
+        path = "/sync/watchlist" + (f"/{_seg(type)}" if type else "")
         return self._typed_pages(_LIST_ITEMS, self.pages(path, user=user, start_page=start_page))
 
     async def get_watchlist(
@@ -584,7 +590,7 @@ class TraktClient:
         self, user: TokenSource, type: MediaType | None = None, start_page: int = 1
     ) -> AsyncIterator[Page[RatedItem]]:
         """Pages of GET /sync/ratings[/:type]."""
-        path = "/sync/ratings" + (f"/{type}" if type else "")
+        path = "/sync/ratings" + (f"/{_seg(type)}" if type else "")
         return self._typed_pages(_RATED, self.pages(path, user=user, start_page=start_page))
 
     async def get_ratings(
@@ -642,7 +648,7 @@ class TraktClient:
         """GET /movies/:id or /shows/:id (trakt id, slug or IMDb id)."""
         reply = await self._request(
             "GET",
-            f"/{type}s/{_seg(id)}",
+            f"/{_seg(type)}s/{_seg(id)}",
             user=user,
             auth=user is not None,
             params={"extended": extended},
@@ -661,7 +667,7 @@ class TraktClient:
         """GET /movies|shows/:id/ratings; extended=all adds IMDb, TMDB, RT, Metacritic…."""
         reply = await self._request(
             "GET",
-            f"/{type}s/{_seg(id)}/ratings",
+            f"/{_seg(type)}s/{_seg(id)}/ratings",
             user=user,
             auth=user is not None,
             params={"extended": extended},
@@ -678,7 +684,7 @@ class TraktClient:
         user: TokenSource | None = None,
     ) -> Ratings:
         """GET /shows/:id/seasons/:season/episodes/:number/ratings."""
-        path = f"/shows/{_seg(show_id)}/seasons/{season}/episodes/{number}/ratings"
+        path = f"/shows/{_seg(show_id)}/seasons/{_seg(season)}/episodes/{_seg(number)}/ratings"
         reply = await self._request(
             "GET", path, user=user, auth=user is not None, params={"extended": extended}
         )
@@ -753,9 +759,52 @@ _LISTS: TypeAdapter[list[TraktList]] = TypeAdapter(list[TraktList])
 _RECOMMENDATIONS: TypeAdapter[list[Recommendation]] = TypeAdapter(list[Recommendation])
 
 
+# Segments that are no name of their own: "." and ".." move along the path, "" doubles a slash.
+_NOT_A_SEGMENT = frozenset({"", ".", ".."})
+# Characters that end or escape a path; a path built with _seg never holds them.
+_PATH_BREAKERS = frozenset(" ?#\\")
+# How much of a refused value goes into the message.
+_SHOWN_CHARS = 60
+
+
 def _seg(value: str | int) -> str:
-    """One URL path segment, escaped."""
-    return quote(str(value), safe="")
+    """One URL path segment, percent-encoded (everything but letters, digits and ``-._~``).
+
+    ``.``, ``..`` and the empty string would change the path however they are encoded (clients
+    and servers resolve them), so they are refused with :class:`errors.InvalidRequest`.
+    """
+    text = str(value)
+    if text in _NOT_A_SEGMENT:
+        raise errors.InvalidRequest(
+            f"refused to ask Trakt with the path segment {text!r}: it would change the path",
+        )
+    try:
+        return quote(text, safe="")
+    except UnicodeEncodeError:  # a lone surrogate: no UTF-8 encoding exists
+        raise errors.InvalidRequest(
+            f"refused to ask Trakt with the path segment {_shown(text)}: not valid Unicode"
+        ) from None
+
+
+def _check_path(method: str, path: str) -> None:
+    """The funnel's own check: a path with a dot segment or a raw ``?``, ``#``, ``\\``, space,
+    control or non-ASCII character was not built with :func:`_seg` and is not sent."""
+    if (
+        path.startswith("/")
+        and path.isascii()
+        and path.isprintable()
+        and not _PATH_BREAKERS.intersection(path)
+        and not _NOT_A_SEGMENT.intersection(path.split("/")[1:])
+    ):
+        return
+    raise errors.InvalidRequest(
+        f"refused to send Trakt {method} {_shown(path)}: the path would not name one endpoint"
+    )
+
+
+def _shown(text: str) -> str:
+    shown = text if len(text) <= _SHOWN_CHARS else text[: _SHOWN_CHARS - 1] + "…"
+    return ascii(shown)
 
 
 def _query_value(value: object) -> str:

@@ -3,6 +3,8 @@
 ::
 
     TraktError                      message, status, retry_after, body_text
+    ├── InvalidRequest              refused before sending (e.g. an id `..` that would change
+    │                               the request path): nothing left, asking again cannot help
     ├── TraktHTTPError              Trakt (or Cloudflare in front of it) answered with an error
     │   ├── BadRequest              400  unparseable request
     │   ├── Unauthorized            401  token missing, invalid or expired
@@ -58,6 +60,7 @@ __all__ = [
     "DeviceFlowError",
     "DeviceSlowDown",
     "Forbidden",
+    "InvalidRequest",
     "MethodNotFound",
     "NotFound",
     "OAuthError",
@@ -111,6 +114,13 @@ class TraktError(Exception):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.message!r}, status={self.status!r})"
+
+
+# --------------------------------------------------------------------------- refused here
+
+
+class InvalidRequest(TraktError):
+    """The client refused to build the request, so nothing was sent (e.g. a path segment)."""
 
 
 # --------------------------------------------------------------------------- HTTP answers
