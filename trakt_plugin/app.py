@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import re
 import signal
 import sys
 from collections.abc import Callable, Mapping
@@ -19,6 +20,7 @@ from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse, Response
 from nicegui import app, ui
 from nicegui.storage import Storage
+from starlette.routing import Mount
 from starlette.types import ASGIApp
 
 from . import __version__, machine_path
@@ -191,6 +193,11 @@ def build(ctx: AppContext) -> None:
     app.add_static_files("/assets", str(ASSETS_DIR))
     install_root_routes(ctx)
     app.mount("/api/v1", build_api(ctx))
+    # Starlette's mount pattern stops at a newline, so "/api/v1/users/a%0Ab" would fall through
+    # to the dashboard's HTML 404: let the API answer every path under it.
+    for route in app.router.routes:
+        if isinstance(route, Mount) and route.path == "/api/v1":
+            route.path_regex = re.compile(route.path_regex.pattern, re.DOTALL)
     for page in (login, overview, users_page, sync_page, settings_page, *ENRICH_PAGES):
         page.register(ctx)
     install_scheduler(ctx)

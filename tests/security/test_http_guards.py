@@ -108,6 +108,13 @@ def test_the_api_token_is_required_before_anything_else(service: Service) -> Non
         assert answer.headers["www-authenticate"] == "Bearer"
 
 
+def test_every_path_under_the_api_answers_json(service: Service) -> None:
+    with service.api() as api:
+        answer = api.get("/api/v1/users/a%0Ab")
+    assert answer.status_code == 404
+    assert "error" in answer.json()
+
+
 def test_forwarded_headers_name_the_client_only_behind_trusted_proxies() -> None:
     none = parse_networks([])
     proxies = parse_networks(["127.0.0.1", "10.0.0.0/8"])

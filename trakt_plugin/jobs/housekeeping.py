@@ -1,4 +1,4 @@
-"""Daily clean-up of expired one-time values."""
+"""Periodic clean-up of expired one-time values and dashboard sessions."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ INTERVAL = timedelta(hours=6)
 
 
 def purge_expired_states(ctx: AppContext) -> int:
-    """Delete OAuth redirect states past their expiry."""
+    """Delete OAuth redirect states past their expiry, and ended dashboard sessions."""
+    ctx.sessions.purge_expired()
     with ctx.engine.begin() as connection:
         result = connection.execute(
             delete(OAuthState).where(OAuthState.expires_at < utcnow())  # type: ignore[arg-type]
