@@ -58,7 +58,7 @@ def test_upgrade_from_previous_migration_keeps_every_row(
     engine = make_engine(f"sqlite:///{data_dir / 'trakt-plugin.db'}")
     assert current_revision(engine) != "0001"
     tables = set(inspect(engine).get_table_names())
-    assert {"traktconnection", "oauthstate", "apscheduler_jobs"} <= tables
+    assert {"traktconnection", "oauthstate", "dashboardsession", "loginattempt"} <= tables
     with engine.connect() as connection:
         assert connection.execute(text("PRAGMA journal_mode")).scalar() == "wal"
         saved = connection.execute(
