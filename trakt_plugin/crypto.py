@@ -34,9 +34,8 @@ KEY_BYTES = 32
 # Hard links are refused by some file systems (FAT, some network mounts): create the file
 # exclusively in place there instead.
 _NO_HARD_LINKS = frozenset({errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOSYS})
-# Distinct HKDF "info" labels so the storage key and the session-cookie key never coincide.
+# HKDF "info" label of the key that encrypts secrets at rest.
 _ENCRYPTION_INFO = b"trakt-plugin secrets at rest v1"
-_SESSION_INFO = b"trakt-plugin dashboard sessions v1"
 
 # scrypt cost: ~16 MiB and ~50 ms per hash on the 2-core box; slow enough for offline guessing.
 _SCRYPT_N, _SCRYPT_R, _SCRYPT_P = 2**14, 8, 1
@@ -137,7 +136,6 @@ class SecretBox:
 
     def __init__(self, material: bytes) -> None:
         self._fernet = Fernet(base64.urlsafe_b64encode(_derive(material, _ENCRYPTION_INFO)))
-        self.session_secret = _derive(material, _SESSION_INFO).hex()
 
     def encrypt(self, plaintext: str) -> str:
         return self._fernet.encrypt(plaintext.encode("utf-8")).decode("ascii")
