@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
+import json
 import os
 import re
 from collections.abc import Mapping
@@ -107,6 +108,9 @@ class SyncSettings(Section):
     bidirectional_watchlist: bool = True
     sync_interval: int = Field(3600, ge=60, description="Seconds between scheduled syncs")
     propagate_unwatched: bool = False
+    # SPEC §12: watched state with media servers in scheduled runs; Plex ratings both ways.
+    server_watched: bool = True
+    server_ratings: bool = True
 
 
 class MetadataSettings(Section):
@@ -132,6 +136,71 @@ class EventsSettings(Section):
     retention_days: int = Field(30, ge=1)
 
 
+ServerKind = Literal["plex", "jellyfin", "emby"]
+LiveMode = Literal["webhook", "watch", "off"]
+MAX_SERVER_NAME = 100
+MAX_SERVER_TOKEN = 500
+# What check-config and the dashboard may print of a media-server entry (``servers.<n>.<key>``);
+# everything else, the token first, is masked (SPEC §11).
+SERVER_PUBLIC_FIELDS = frozenset({"kind", "name", "url", "live"})
+# Keys never taken from the dashboard's saved values: servers live in their own table, with
+# their tokens encrypted (a saved setting is plain JSON).
+NOT_SAVED_KEYS = frozenset({"servers"})
+
+
+def check_server_url(value: str) -> str:
+    """A media server's base URL: http(s) with a host; no credentials, query or fragment (the
+    token has its own field, so no URL is ever a secret)."""
+    text = value.strip()
+    parts = urlsplit(text)
+    try:
+        host = parts.hostname
+        parts.port  # noqa: B018  (raises for a port that is not a number)
+    except ValueError:
+        raise ValueError("must be an http:// or https:// URL with a host") from None
+    if parts.scheme not in ("http", "https") or not host:
+        raise ValueError("must be an http:// or https:// URL with a host")
+    if parts.username or parts.password or "@" in parts.netloc:
+        raise ValueError("must not hold a user name or password (the token has its own field)")
+    if parts.query or parts.fragment or "?" in text or "#" in text:
+        raise ValueError("must not hold a query or fragment (the token has its own field)")
+    if any(ch.isspace() or ord(ch) < 32 for ch in text):
+        raise ValueError("must not contain spaces or control characters")
+    return text.rstrip("/")
+
+
+class ServerSettings(Section):
+    """A media server of SPEC §12 (``integrations.trakt.servers`` entries)."""
+
+    kind: ServerKind
+    name: str = Field(min_length=1, max_length=MAX_SERVER_NAME)
+    url: str
+    token: str = Field(min_length=1, max_length=MAX_SERVER_TOKEN)
+    live: LiveMode = "webhook"
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        value = value.strip()
+        if not value:
+            raise ValueError("must not be empty")
+        return value
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        return check_server_url(value)
+
+    @field_validator("token")
+    @classmethod
+    def _token(cls, value: str) -> str:
+        value = value.strip()
+        if not value:
+            raise ValueError("must not be empty")
+        _refuse_placeholder(value, "token")
+        return value
+
+
 class Settings(BaseSettings):
     """Effective configuration. Build it with :func:`load_settings`, not directly."""
 
@@ -151,6 +220,11 @@ class Settings(BaseSettings):
     trusted_proxies: list[str] = Field(default_factory=list)
     allowed_hosts: list[str] = Field(default_factory=list)
     secure_cookies: bool = False
+    # SPEC §12: media servers (tokens usually ``${VAR}``) and the session poll interval.
+    servers: list[ServerSettings] = Field(default_factory=list)
+    watch_interval: int = Field(
+        5, ge=1, description="Seconds between session polls of a watched Jellyfin/Emby server"
+    )
 
     data_dir: Path = Path("./data")
     database_url: str | None = None
@@ -209,6 +283,27 @@ class Settings(BaseSettings):
         parts = urlsplit(value)
         if parts.scheme not in PROXY_SCHEMES or not parts.hostname:
             raise ValueError("must be tor or a socks5h://, socks5://, http:// or https:// URL")
+        return value
+
+    @field_validator("servers", mode="before")
+    @classmethod
+    def _servers_json(cls, value: Any) -> Any:
+        """The environment gives the list as JSON (``TRAKT_PLUGIN_SERVERS='[{…}]'``)."""
+        if isinstance(value, str):
+            try:
+                return json.loads(value) if value.strip() else []
+            except ValueError:
+                raise ValueError("must be a JSON list of {kind, name, url, token, live}") from None
+        return value
+
+    @field_validator("servers")
+    @classmethod
+    def _server_names(cls, value: list[ServerSettings]) -> list[ServerSettings]:
+        seen: set[str] = set()
+        for server in value:
+            if server.name.lower() in seen:
+                raise ValueError(f"server name {server.name!r} is used twice")
+            seen.add(server.name.lower())
         return value
 
     @field_validator("trusted_proxies", "allowed_hosts", mode="before")
@@ -390,7 +485,14 @@ def load_settings(
         config_file = Path(DEFAULT_CONFIG_FILE)
 
     layers: list[tuple[Source, dict[str, Any]]] = [
-        ("saved", {k: v for k, v in (saved or {}).items() if k in set(setting_paths())}),
+        (
+            "saved",
+            {
+                k: v
+                for k, v in (saved or {}).items()
+                if k in set(setting_paths()) and k not in NOT_SAVED_KEYS
+            },
+        ),
         ("yaml", _read_yaml(config_file, environ) if config_file else {}),
         ("environment", _read_env(environ)),
     ]
@@ -409,7 +511,9 @@ def load_settings(
         if error["type"] == "extra_forbidden":
             message = "unknown key"
         shown = mask(key, merged.get(key, error.get("input")))
-        where = _origin(key, sources.get(key, "default"), config_file)
+        # An entry of a list (servers.0.url) comes from wherever the list came from.
+        origin = key.split(".", 1)[0] if key.startswith("servers.") else key
+        where = _origin(origin, sources.get(origin, "default"), config_file)
         raise ConfigError(f"{key} = {shown!s} ({where}): {message}") from None
     return LoadedSettings(settings=settings, sources=sources, config_file=config_file)
 
@@ -448,9 +552,27 @@ def mask(key: str, value: Any) -> Any:
     leaf = key.rsplit(".", 1)[-1]
     if leaf in SECRET_KEYS:
         return "****"
+    if key == "servers" or key.startswith("servers."):
+        return _mask_servers(key, value)
     if leaf in ("proxy", "database_url") and isinstance(value, str):
         return _mask_url_credentials(value)
     return value
+
+
+def _mask_servers(key: str, value: Any) -> Any:
+    """Media-server entries with their tokens masked, however deep ``key`` points."""
+    if isinstance(value, list):
+        return [_mask_servers(f"{key}.{index}", entry) for index, entry in enumerate(value)]
+    if isinstance(value, dict):
+        return {name: _mask_servers(f"{key}.{name}", entry) for name, entry in value.items()}
+    leaf = key.rsplit(".", 1)[-1]
+    if leaf == "url" and isinstance(value, str):
+        parts = urlsplit(value)  # a refused URL may carry a token in its query
+        shown = _mask_url_credentials(value) if "@" in parts.netloc else value
+        return urlunsplit(urlsplit(shown)._replace(query="", fragment=""))
+    if value is None or leaf in SERVER_PUBLIC_FIELDS:
+        return value
+    return "****"  # a token, or anything else that might hold one (a JSON string, garbage)
 
 
 def effective_items(loaded: LoadedSettings) -> list[tuple[str, Any, Source]]:

@@ -412,3 +412,45 @@ class LoginAttempt(SQLModel, table=True):
     client: str = Field(max_length=64)
     outcome: str = Field(max_length=10)
     at: datetime = Field(default_factory=utcnow)
+
+
+# ---------------------------------------------------------------- media servers (SPEC §12)
+
+ServerState = Literal["ok", "unreachable", "unauthorized"]
+SERVER_STATES: tuple[str, ...] = ("ok", "unreachable", "unauthorized")
+
+
+class MediaServer(SQLModel, table=True):
+    """A Plex, Jellyfin or Emby server reached by URL and token (``token``: a ciphertext).
+
+    ``source`` ``yaml`` rows mirror ``integrations.trakt.servers`` (upserted by name at startup,
+    read-only through the API); ``dashboard`` rows come from the dashboard or the API.
+    ``server_name``/``version``/``server_uid`` are what the server said at ``checked_at``.
+    """
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    kind: str = Field(max_length=16)
+    name: str = Field(max_length=100)
+    url: str = Field(max_length=2000)
+    token: str
+    live: str = Field(default="webhook", max_length=16)
+    state: str = Field(default="unreachable", max_length=16)
+    server_name: str | None = Field(default=None, max_length=200)
+    version: str | None = Field(default=None, max_length=100)
+    server_uid: str | None = Field(default=None, max_length=200)
+    last_error: str | None = Field(default=None, max_length=400)
+    checked_at: datetime | None = None
+    source: str = Field(default="dashboard", max_length=16, index=True)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class ServerAccountToken(SQLModel, table=True):
+    """A Plex account's own server token (a ciphertext): only it may change that account's
+    watched state (docs/media-server-apis.md §2.5)."""
+
+    server_id: str = Field(
+        primary_key=True, foreign_key="mediaserver.id", max_length=36, ondelete="CASCADE"
+    )
+    account_id: str = Field(primary_key=True, max_length=100)
+    token: str
+    updated_at: datetime = Field(default_factory=utcnow)
