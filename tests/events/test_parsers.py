@@ -906,3 +906,66 @@ def test_event_to_dict_is_json_serialisable() -> None:
 
 def test_bad_payload_reason_is_capped() -> None:
     assert len(BadPayload("x" * 10_000).reason) == 200
+
+
+# --- Runtime: the item's length, kept as the play's runtime (SPEC §8 watch time) -------------
+
+
+@pytest.mark.parametrize(
+    ("source", "name", "minutes"),
+    [
+        ("plex", "plex/movie_stop_95.json", 136),  # Metadata.duration 8 160 000 ms
+        ("plex", "plex/episode_stop_92.json", 58),  # 3 485 000 ms
+        ("jellyfin", "jellyfin/movie_stop_95.json", 136),  # RunTimeTicks 81 600 000 000
+        ("jellyfin", "jellyfin/episode_start.json", 58),
+        ("emby", "emby/movie_stop_30.json", 152),  # Item.RunTimeTicks 91 200 000 000
+        ("emby", "emby/episode_stop_92.json", 58),
+    ],
+)
+def test_server_durations_give_the_runtime_in_minutes(source: str, name: str, minutes: int) -> None:
+    assert parse(source, sample(name)).runtime == minutes
+
+
+def test_runtime_unknown_or_implausible_is_none() -> None:
+    payload = sample("plex/movie_stop_95.json")
+    del payload["Metadata"]["duration"]
+    assert parse("plex", payload).runtime is None
+    payload["Metadata"]["duration"] = 10**15  # a placeholder, not a movie
+    assert parse("plex", payload).runtime is None
+    template = sample("jellyfin/movie_stop_95.json")
+    template["RunTimeTicks"] = "-1"
+    assert parse("jellyfin", template).runtime is None
+
+
+@pytest.mark.parametrize(
+    ("extra", "minutes"),
+    [
+        ({"runtime": 136}, 136),  # minutes
+        ({"duration": 8160}, 136),  # seconds
+        ({"duration": 8160.4}, 136),
+        ({"runtime": 47, "duration": 8160}, 47),  # runtime wins
+        ({"runtime": 0}, None),
+        ({"runtime": None, "duration": None}, None),
+        ({"duration": 10**12}, None),  # past a week: not a length
+        ({}, None),
+    ],
+)
+def test_revenge_runtime_or_duration(extra: dict[str, Any], minutes: int | None) -> None:
+    event = parse("revenge", {**REVENGE_MOVIE, **extra})
+    assert event.runtime == minutes
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"runtime": "136"}, "runtime"),
+        ({"runtime": -5}, "runtime"),
+        ({"runtime": True}, "runtime"),
+        ({"duration": "2h"}, "duration"),
+        ({"duration": -1}, "duration"),
+    ],
+)
+def test_revenge_bad_runtime_names_the_field(change: dict[str, Any], field: str) -> None:
+    with pytest.raises(BadPayload) as info:
+        parse_payload("revenge", {**REVENGE_MOVIE, **change}, received_at=RECEIVED)
+    assert info.value.reason.startswith(field)

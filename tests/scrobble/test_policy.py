@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -388,3 +389,54 @@ def test_real_jellyfin_samples_through_policy() -> None:
         "scrobble_start",
         "scrobble_stop",
     ]
+
+
+# --- SPEC §6 edges: exactly 80 %, a stop with no position; the play's runtime (§8) ----------
+
+
+def test_a_completion_at_exactly_80_percent_is_a_scrobble_stop() -> None:
+    decisions = play([ev("start", 0), ev("stop", 80, minute=90)], threshold=80)
+    assert kinds(decisions) == ["scrobble_start", "scrobble_stop"]
+    stop = decisions[-1].actions[0]
+    assert stop.progress == 80.0 and stop.completion
+    just_below = play([ev("start", 0), ev("stop", 79.9, minute=90)], threshold=79)
+    assert kinds(just_below) == ["scrobble_start", "history_add"]
+
+
+def test_a_stop_with_no_known_position_sends_nothing_and_says_why() -> None:
+    decisions = play([ev("start"), ev("stop", None, minute=30)])
+    assert kinds(decisions) == ["scrobble_start", "scrobble_pause"]
+    skipped = decisions[-1].actions[0]
+    assert skipped.skip_reason is not None and "position" in skipped.skip_reason
+    assert decisions[-1].note == skipped.skip_reason
+    assert decisions[-1].state.stopped and decisions[-1].play is None
+    assert decisions[0].actions[0].skip_reason is None  # the start goes out as before
+    # With a position known earlier in the session the stop still saves that resume point.
+    known = play([ev("start", 0), ev("pause", 40, minute=20), ev("stop", None, minute=30)])
+    assert known[-1].actions[0].skip_reason is None
+    assert known[-1].actions[0].progress == 40.0
+
+
+def test_the_play_carries_the_runtime_the_session_reported() -> None:
+    minutes_100 = 100 * 60_000
+    decisions = play(
+        [
+            replace(ev("start", 0), duration_ms=minutes_100),
+            ev("stop", 95, minute=100),  # this event has no duration: the session remembers
+        ]
+    )
+    assert decisions[-1].play is not None and decisions[-1].play.runtime == 100
+    restored = SessionState.from_dict(json.loads(json.dumps(decisions[0].state.to_dict())))
+    assert restored.runtime == 100
+    assert SessionState.from_dict({**decisions[0].state.to_dict(), "runtime": None}).runtime is None
+
+    marked = play([replace(ev("watched", minute=7, session="m"), duration_ms=minutes_100)])
+    assert marked[0].play is not None and marked[0].play.runtime == 100
+
+    state = play([replace(ev("start", 0), duration_ms=minutes_100), ev("progress", 95, minute=1)],
+                 threshold=99)[-1].state  # fmt: skip
+    done = finalise_idle(state, T0 + timedelta(minutes=1) + IDLE_FINALISE, threshold=90)
+    assert done.play is not None and done.play.runtime == 100
+
+    unknown = play([ev("start", 0), ev("stop", 95, minute=100)])
+    assert unknown[-1].play is not None and unknown[-1].play.runtime is None

@@ -61,7 +61,10 @@ def revenge(
     *,
     session_id: str = "s1",
     occurred_at: str | None = None,
+    runtime: float | None = None,
+    duration: float | None = None,
 ) -> Body:
+    """``runtime`` (minutes) and ``duration`` (seconds): the optional item length fields."""
     data: dict[str, Any] = {
         "event": event,
         "user_id": user_id,
@@ -72,6 +75,10 @@ def revenge(
     }
     if occurred_at:
         data["occurred_at"] = occurred_at
+    if runtime is not None:
+        data["runtime"] = runtime
+    if duration is not None:
+        data["duration"] = duration
     ids = {k: v for k, v in (("imdb", media.imdb), ("tmdb", media.tmdb)) if v}
     if media.kind == "movie":
         data["movie"] = {"title": media.title, "year": media.year, "ids": ids}

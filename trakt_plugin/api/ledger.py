@@ -11,6 +11,8 @@ from fastapi import APIRouter, Path, Query, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from sqlalchemy import Connection
 
+from ..events.model import MAX_RUNTIME_MINUTES
+from ..store import scrobble_repo
 from ..store.models import User, WatchlistEntry, as_utc, utcnow
 from ..sync import repo
 from ..sync.items import dumps, iso, item_key, match_keys, naive_utc
@@ -32,6 +34,13 @@ MAX_PLAYS = 5000
 # A play more than this far in the future is a clock or input error, not a play.
 FUTURE_SLACK = timedelta(minutes=5)
 ENTRY = WatchlistEntry.__table__  # type: ignore[attr-defined]
+# The ledger as the history list reads it: the sync's lightweight view of ``play`` (naive UTC
+# datetimes, as its cursors and ``since`` compare) plus the runtime.
+_PLAY = sa.table(
+    "play",
+    *(sa.column(column.name, column.type) for column in repo.PLAY.columns),
+    sa.column("runtime", sa.Integer),
+)
 
 
 class Ids(BaseModel):
@@ -65,7 +74,8 @@ class EpisodeRef(BaseModel):
 
 
 class PlayIn(BaseModel):
-    """One play: a Trakt-shaped item plus ``watched_at`` (and optionally its ``source``)."""
+    """One play: a Trakt-shaped item plus ``watched_at`` (and optionally its ``source`` and
+    ``runtime``, the item's length in minutes: the stats count it as watch time)."""
 
     model_config = ConfigDict(extra="ignore")
 
@@ -75,6 +85,13 @@ class PlayIn(BaseModel):
     episode: EpisodeRef | None = None
     watched_at: datetime
     source: Literal["revenge", "plex", "jellyfin", "emby", "api"] = "api"
+    runtime: int | None = Field(
+        default=None,
+        ge=0,
+        le=MAX_RUNTIME_MINUTES,
+        description="the item's length in minutes (0 or absent: unknown, filled later from "
+        "the metadata cache)",
+    )
 
     @field_validator("watched_at")
     @classmethod
@@ -110,7 +127,11 @@ def _media(media: Media) -> dict[str, Any]:
 
 
 class PlaysIn(BaseModel):
-    plays: list[dict[str, Any]] = Field(max_length=MAX_PLAYS)
+    plays: list[dict[str, Any]] = Field(
+        max_length=MAX_PLAYS,
+        description="each a media item (`type` + `movie` or `show` + `episode`) with "
+        "`watched_at`, optionally `source` and `runtime` (minutes)",
+    )
 
 
 class Rejected(BaseModel):
@@ -187,9 +208,9 @@ def list_history(
     limit: Limit = 100,
     cursor: Cursor = None,
 ) -> HistoryPage:
-    """The user's plays, newest first."""
+    """The user's plays, newest first (``runtime``: minutes, null while unknown)."""
     after = _decode_cursor(cursor)
-    play = repo.PLAY
+    play = _PLAY
     query = (
         sa.select(
             play.c.id,
@@ -197,6 +218,7 @@ def list_history(
             play.c.watched_at,
             play.c.source,
             play.c.trakt_history_id,
+            play.c.runtime,
         )
         .where(play.c.user_id == user_id)
         .order_by(play.c.watched_at.desc(), play.c.id.desc())
@@ -230,6 +252,7 @@ def list_history(
                 "id": row.id,
                 "source": row.source,
                 "trakt_history_id": row.trakt_history_id,
+                "runtime": row.runtime,
             }
         )
     next_cursor = None
@@ -241,7 +264,11 @@ def list_history(
 
 @router.post("/users/{user_id}/history", response_model=PlaysResult)
 def add_history(ctx: Ctx, user_id: str, body: PlaysIn) -> PlaysResult:
-    """Plays reported in bulk by the media server; same item + same minute is a duplicate."""
+    """Plays reported in bulk by the media server; same item + same minute is a duplicate.
+
+    Each play may give its ``runtime`` in minutes (the stats' watch time); plays without one
+    get it later from the metadata cache.
+    """
     rejected: list[Rejected] = []
     rows: list[dict[str, Any]] = []
     seen: set[tuple[str, int]] = set()
@@ -276,12 +303,13 @@ def add_history(ctx: Ctx, user_id: str, body: PlaysIn) -> PlaysResult:
                     "user_id": user_id,
                     "item": dumps(item),
                     "item_key": key,
-                    "watched_at": naive_utc(play.watched_at),
+                    "watched_at": play.watched_at,  # aware UTC: the model's column type
                     "source": play.source,
                     "trakt_history_id": None,
+                    "runtime": play.runtime or None,
                 }
             )
-        repo.insert_plays(conn, rows)
+        scrobble_repo.insert_ledger_plays(conn, rows)
     return PlaysResult(added=len(rows), duplicates=duplicates, rejected=rejected)
 
 

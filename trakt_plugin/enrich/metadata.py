@@ -136,10 +136,15 @@ class MetadataService:
         with self._ctx.session() as session, session.begin():
             enrich_repo.save_metadata(session, item=row, aliases=aliases)
 
-    async def lookup(self, lookup: Lookup) -> Metadata:
-        """Ids (and, with ``fetch_ratings``, ratings) of one item, from the cache when fresh."""
+    async def lookup(self, lookup: Lookup, *, ratings: bool = True) -> Metadata:
+        """Ids (and, with ``fetch_ratings``, ratings) of one item, from the cache when fresh.
+
+        ``ratings=False``: only the ids part (title, year, ids, runtime) is fetched when stale;
+        cached ratings are kept as they are (the runtime filler needs no ratings).
+        """
         self._check_enabled()
         settings = self._ctx.settings.metadata
+        want_ratings = settings.fetch_ratings and ratings
         row = await asyncio.to_thread(self._cached, lookup)
         now = utcnow()
         ids_fresh = row is not None and _fresh(row.ids_fetched_at, settings.ids_ttl, now)
@@ -148,10 +153,12 @@ class MetadataService:
             and row.ratings is not None
             and _fresh(row.ratings_fetched_at, settings.ratings_ttl, now)
         )
-        if row is not None and ids_fresh and (ratings_fresh or not settings.fetch_ratings):
+        if row is not None and ids_fresh and (ratings_fresh or not want_ratings):
             return self._answer(row, lookup)
         try:
-            new_row, item = await self._fetch(lookup, row, ids_fresh, ratings_fresh, now)
+            new_row, item = await self._fetch(
+                lookup, row, ids_fresh, ratings_fresh or not want_ratings, now
+            )
         except NotConfigured as exc:
             raise TraktNotConfigured(str(exc)) from None
         except errors.TraktError as exc:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from ..connections import ConnectionService, TraktGateway
 from ..context import AppContext
 from .metadata import MetadataService
+from .runtimes import RuntimeFiller
 from .stats import StatsService
 from .vip import VipService
 
@@ -18,6 +19,7 @@ class Enrichment:
     metadata: MetadataService
     stats: StatsService
     vip: VipService
+    runtimes: RuntimeFiller
 
 
 def enrichment(ctx: AppContext) -> Enrichment:
@@ -27,10 +29,12 @@ def enrichment(ctx: AppContext) -> Enrichment:
         return found
     gateway: TraktGateway = ctx.services["trakt"]
     connections: ConnectionService = ctx.services["connections"]
+    metadata = MetadataService(ctx, gateway)
     built = Enrichment(
-        metadata=MetadataService(ctx, gateway),
+        metadata=metadata,
         stats=StatsService(ctx, gateway, connections),
         vip=VipService(ctx, gateway, connections),
+        runtimes=RuntimeFiller(ctx, metadata),
     )
     ctx.services[SERVICE_KEY] = built
     return built

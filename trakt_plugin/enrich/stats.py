@@ -63,17 +63,23 @@ def runtime_keys(item: Mapping[str, Any]) -> list[AliasKey]:
     return keys
 
 
+def item_runtime(item: Mapping[str, Any], known: Mapping[AliasKey, int]) -> int | None:
+    """Minutes of an item: the runtime it carries, else a cached one (``known``), else None."""
+    _, media = _media(item)
+    runtime = media.get("runtime")
+    if isinstance(runtime, int) and not isinstance(runtime, bool) and runtime > 0:
+        return runtime
+    for key in runtime_keys(item):
+        if key in known:
+            return known[key]
+    return None
+
+
 def runtime_of(play: LedgerPlay, known: Mapping[AliasKey, int]) -> int | None:
     """Minutes of one play (see the module docstring for the order)."""
     if play.runtime:
         return play.runtime
-    _, media = _media(play.item)
-    if isinstance(media.get("runtime"), int) and media["runtime"] > 0:
-        return int(media["runtime"])
-    for key in runtime_keys(play.item):
-        if key in known:
-            return known[key]
-    return None
+    return item_runtime(play.item, known)
 
 
 def iso_week(moment: datetime) -> str:

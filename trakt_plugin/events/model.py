@@ -28,6 +28,20 @@ SHOW_ID_KINDS: tuple[str, ...] = ("trakt", "slug", "imdb", "tmdb", "tvdb")
 EPISODE_ID_KINDS: tuple[str, ...] = ("trakt", "imdb", "tmdb", "tvdb")
 NUMERIC_ID_KINDS: frozenset[str] = frozenset({"trakt", "tmdb", "tvdb"})
 
+# A runtime longer than a week is a server's placeholder or garbage, never a movie or episode:
+# it is dropped rather than stored (and would not fit SQLite's INTEGER past ~1e19 anyway).
+MAX_RUNTIME_MINUTES = 7 * 24 * 60
+MS_PER_MINUTE = 60_000
+
+
+def runtime_minutes(duration_ms: int | None) -> int | None:
+    """Whole minutes of a duration (at least 1 for anything positive); None when unknown."""
+    if duration_ms is None or duration_ms <= 0:
+        return None
+    minutes = max(1, round(duration_ms / MS_PER_MINUTE))
+    return minutes if minutes <= MAX_RUNTIME_MINUTES else None
+
+
 # Error messages go to the API answer and the rejected-deliveries log: keep them short so a
 # hostile body can never be echoed back at length.
 MAX_REASON_CHARS = 200
@@ -88,6 +102,9 @@ class PlaybackEvent:
     ``PlayedToCompletion``). ``paused`` is the playback's paused state when the event states it
     (Jellyfin ``IsPaused``; True for pause events, False for start/resume), else ``None``.
     ``occurred_at`` is always UTC: Revenge's ``occurred_at`` or the receipt time.
+    ``duration_ms`` is the item's length as the server reports it (Plex ``Metadata.duration``,
+    Jellyfin/Emby ``RunTimeTicks``, Revenge ``runtime``/``duration``); the ledger stores it as
+    the play's runtime in minutes (:attr:`runtime`), which the stats count as watch time.
     """
 
     source: Source
@@ -114,6 +131,11 @@ class PlaybackEvent:
     paused: bool | None = None
     server_time: datetime | None = None
     server_id: str | None = None
+
+    @property
+    def runtime(self) -> int | None:
+        """The item's runtime in whole minutes, from ``duration_ms`` (None when unknown)."""
+        return runtime_minutes(self.duration_ms)
 
     def trakt_item(self) -> dict[str, Any]:
         """The item in Trakt's shape (SPEC §9.1), movie or show + episode."""

@@ -3,6 +3,7 @@
 | answer                                   | outcome                                            |
 |------------------------------------------|----------------------------------------------------|
 | 2xx                                      | sent (a stop's history id is kept)                 |
+| completing stop answered ``pause``       | the play is added through /sync/history at once    |
 | 409 on stop                              | sent: Trakt already has the play                   |
 | 404 / history ``not_found``              | next identification at once; none left: dead       |
 | 420, 422, 423, 426, 400, 405, 412        | dead with the reason                               |
@@ -48,6 +49,8 @@ RETRY_MAX = timedelta(minutes=15)
 # A completion's history check looks this far around the event and the attempts: Trakt keeps
 # watched_at to the minute and stamps a scrobble stop with its arrival time.
 HISTORY_MARGIN = timedelta(minutes=2)
+# The ``action`` of a /scrobble/stop answer that saved a resume point instead of adding a play.
+TRAKT_PAUSED = "pause"
 # Statuses that can never succeed by repeating the same request.
 PERMANENT = (
     errors.AccountLimitExceeded,
@@ -207,6 +210,10 @@ class Attempt:
             answer = await self.client.scrobble(
                 self.user, verb, scrobble_body(part, job.progress or 1.0)
             )
+            if verb == "stop" and job.completion and answer.action == TRAKT_PAUSED:
+                # Trakt kept it as a pause (its own line is "above 80 %", SPEC §6 says ≥ 80):
+                # the play still goes in, through the history at the event's time.
+                return await self._send("history_add", part)
             return answer.id if verb == "stop" and answer.id else None
         if action == "history_add":
             body = history_body(part, job.watched_at or job.event_time)

@@ -5,7 +5,10 @@ user's worker right after its commit (no polling delay); at startup every user w
 is woken (kill -9 safety). A row not yet due makes the worker schedule an APScheduler date job
 (``jobs.scrobble_jobs.retry_due``) and sleep until it or a new event wakes it. A user whose
 connection needs re-authorisation has their rows parked; :meth:`Drain.resume` (registered with
-``ConnectionService.on_reconnected``) releases them.
+``ConnectionService.on_reconnected``) releases them. While the Trakt app credentials (client id
+and secret) are missing, rows are parked with :data:`APP_CREDENTIALS_REASON` instead, and
+:meth:`Drain.release_app_waiting` (at start and periodically) releases them once the credentials
+are configured.
 
 Completions are written ahead: before a stop or history add goes out the row is marked
 ``ambiguous``, so a crash mid-request makes the next attempt read Trakt's history first.
@@ -40,6 +43,12 @@ RETRY_BASE_SHARE = 0.5
 # checked against the history only this many request timeouts after it was sent.
 SETTLE_TIMEOUTS = 2
 
+# Why rows wait while the app itself cannot talk to Trakt (not a matter of the user's connection).
+APP_CREDENTIALS_REASON = (
+    "waiting for the Trakt app credentials: set client id and client secret (settings page)"
+)
+RECONNECT_REASON = "waiting for the user to (re)connect Trakt"
+
 Scheduler = Callable[[str, datetime], None]
 
 
@@ -66,6 +75,9 @@ class Drain:
         # Shared with the webhook recorder: the drain's short writes queue behind an ingest
         # batch in this lock instead of sleeping in SQLite's busy handler (and vice versa).
         self._write = write_lock(ctx.engine)
+        # Users whose rows wait for the app credentials; None until the store was asked once
+        # (rows parked by an earlier process are found there).
+        self._app_waiting: set[str] | None = None
 
     # ------------------------------------------------------------ waking
 
@@ -86,9 +98,36 @@ class Drain:
     async def start(self) -> None:
         """Pick up every pending row left by the previous process."""
         self._loop = asyncio.get_running_loop()
+        await self.release_app_waiting()
         users = await asyncio.to_thread(self._users_with_pending)
         for user_id in users:
             self.wake(user_id)
+
+    async def release_app_waiting(self) -> list[str]:
+        """Once the app credentials are configured: release and send the rows that waited for
+        them. Returns the users released. Cheap when there is nothing to do (no store access)."""
+        if not self._gateway.configured:
+            return []
+        if self._app_waiting is not None and not self._app_waiting:
+            return []
+        users = await asyncio.to_thread(self._users_parked_for_app)
+        users |= self._app_waiting or set()
+        self._app_waiting = set()
+        for user_id in sorted(users):
+            await self.resume(user_id)
+        return sorted(users)
+
+    def credentials_changed(self) -> None:
+        """Settings were saved (any thread): release rows waiting for the app credentials."""
+        loop = self._loop
+        if loop is None or loop.is_closed() or self._closing:
+            return
+
+        def release() -> None:
+            task = loop.create_task(self.release_app_waiting())
+            task.add_done_callback(_log_failure)
+
+        loop.call_soon_threadsafe(release)
 
     async def resume(self, user_id: str) -> None:
         """After a (re)connect: release the user's parked rows and send them."""
@@ -107,6 +146,10 @@ class Drain:
     def _users_with_pending(self) -> list[str]:
         with self._ctx.session() as session:
             return scrobble_repo.users_with_pending(session)
+
+    def _users_parked_for_app(self) -> set[str]:
+        with self._ctx.session() as session:
+            return set(scrobble_repo.users_parked(session, reason=APP_CREDENTIALS_REASON))
 
     def _unpark(self, user_id: str) -> None:
         with self._write, self._ctx.session() as session, session.begin():
@@ -208,17 +251,20 @@ class Drain:
                 self._update, row.id, status="skipped", last_error=note, next_attempt_at=None
             )
             return True
+        # The app credentials first: without them no user has a token source either, and the
+        # rows must say what they really wait for.
+        if not self._gateway.configured:
+            return await self._wait_for_app(row.user_id)
         user = await self._connections.token_source(row.user_id)
         if user is None:
-            await asyncio.to_thread(
-                self._park, row.user_id, "waiting for the user to (re)connect Trakt"
-            )
+            if not self._gateway.configured:  # removed in the meantime
+                return await self._wait_for_app(row.user_id)
+            await asyncio.to_thread(self._park, row.user_id, RECONNECT_REASON)
             return False
         try:
             client = self._gateway.client()
-        except NotConfigured as exc:
-            await self._store(row, Outcome("retry", str(exc), retry_at=now + timedelta(minutes=5)))
-            return True
+        except NotConfigured:
+            return await self._wait_for_app(row.user_id)
         action = row.action
         late = use_history_for_late_completion(
             event_time, now, timedelta(seconds=settings.live_window)
@@ -266,6 +312,14 @@ class Drain:
         await self._store(row, outcome, job)
         return True
 
+    async def _wait_for_app(self, user_id: str) -> bool:
+        """Park the user's rows until the app credentials are configured; always False."""
+        await asyncio.to_thread(self._park, user_id, APP_CREDENTIALS_REASON)
+        if self._app_waiting is None:
+            self._app_waiting = set()
+        self._app_waiting.add(user_id)
+        return False
+
     async def _store(self, row: Scrobble, outcome: Outcome, job: Job | None = None) -> None:
         await asyncio.to_thread(self._store_sync, row, outcome, job)
 
@@ -303,3 +357,10 @@ class Drain:
         if job is not None and not row.completion:
             fields.pop("ambiguous", None)
         self._update(row.id, **fields)
+
+
+def _log_failure(task: asyncio.Task[list[str]]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error(
+            "releasing rows after the app credentials were set failed", exc_info=task.exception()
+        )

@@ -264,10 +264,11 @@ def record_consequences(
 ) -> str | None:
     """Write the decision's ledger play and outbox rows; returns the user whose drain to wake.
 
-    Plays are recorded for everyone (also unlinked, or without a connection: SPEC §4); live
-    calls are queued only for users whose Trakt connection exists (``queues``, looked up when
-    not given). ``conn``: the transaction's connection (``session.connection()`` in an ORM
-    transaction).
+    Plays are recorded for everyone (also unlinked, or without a connection: SPEC §4), with the
+    item's runtime when the events reported it; live calls are queued only for users whose
+    Trakt connection exists (``queues``, looked up when not given); an action with a
+    ``skip_reason`` is recorded as a skipped row. ``conn``: the transaction's connection
+    (``session.connection()`` in an ORM transaction).
     """
     play_id: int | None = None
     if decision.play is not None:
@@ -281,6 +282,7 @@ def record_consequences(
                 "watched_at": decision.play.watched_at,
                 "source": source,
                 "event_id": event_id,
+                "runtime": decision.play.runtime,
             },
         )
     user_id = owner.user_id
@@ -300,7 +302,8 @@ def record_consequences(
             for action in decision.actions
         ],
     )
-    return user_id if has_ids else None
+    sendable = any(action.skip_reason is None for action in decision.actions)
+    return user_id if has_ids and sendable else None
 
 
 def _outbox_row(
@@ -330,7 +333,9 @@ def _outbox_row(
         "status": "pending",
         "last_error": None,
     }
-    if not has_ids:
+    if action.skip_reason is not None:
+        row.update(status="skipped", last_error=action.skip_reason, next_attempt_at=None)
+    elif not has_ids:
         row.update(status="skipped", last_error="no ids", next_attempt_at=None)
     return row
 

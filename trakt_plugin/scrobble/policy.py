@@ -3,7 +3,9 @@
 No I/O and no clock: the caller loads the :class:`SessionState` of ``(user, event.session_key)``,
 calls :func:`decide`, stores ``decision.state`` and turns ``decision.actions`` into outbox rows
 in the same transaction, and records ``decision.play`` in the user's ledger whenever it is set —
-in every mode, also with ``auto_scrobble`` off or without a Trakt connection.
+in every mode, also with ``auto_scrobble`` off or without a Trakt connection. An action with a
+``skip_reason`` is recorded as a skipped outbox row and never sent. The play carries the item's
+runtime (minutes) from the session's events, for the stats' watch time.
 
 | event                         | actions                                                        |
 |-------------------------------|----------------------------------------------------------------|
@@ -12,6 +14,7 @@ in every mode, also with ``auto_scrobble`` off or without a Trakt connection.
 | progress (heartbeat)          | nothing, unless ``paused`` flips: pause / start (resume)       |
 | any playback event ≥ T        | one play: scrobble_stop when ≥ 80 %, else history_add          |
 | stop < T                      | scrobble_pause (never a play, even between 80 and T)           |
+| stop, no position known       | nothing sent: a skipped scrobble_pause row says why            |
 | watched (manual mark)         | history_add at the event time                                  |
 | unwatched                     | history_remove only with ``propagate_unwatched``               |
 
@@ -41,8 +44,10 @@ ActionKind: TypeAlias = Literal[
 # scrobble carries at least this much, and never more than 100.
 MIN_PROGRESS = 1.0
 MAX_PROGRESS = 100.0
-# Trakt turns /scrobble/stop into a play only *above* 80 %; at or below it is a pause
-# (trakt-api.md §3). A completion at 80 % or less (threshold set that low) goes to /sync/history.
+# SPEC §6: a completion at or above 80 % goes out as /scrobble/stop, below it (a threshold set
+# that low) through /sync/history. Trakt's docs put its own line "above 80 %": should Trakt answer
+# a completing stop with "pause", the attempt adds the play through /sync/history instead
+# (scrobble/attempt.py), so exactly 80 % still ends in one play.
 TRAKT_SCROBBLE_STOP_MIN = 80.0
 # scrobble_threshold default (SPEC §3).
 DEFAULT_THRESHOLD = 90.0
@@ -59,6 +64,9 @@ STALE_AFTER = timedelta(seconds=1800)
 LIVE_WINDOW = timedelta(seconds=60)
 
 _LIVE_KINDS = frozenset({"scrobble_start", "scrobble_pause"})
+# A stop with no position from the event or the session: the pause it would send carries the
+# 1 % floor and overwrites the resume point Trakt keeps, so it is recorded skipped instead.
+NO_POSITION_REASON = "stop without a known position: nothing sent (it would reset the resume point)"
 
 
 def clamp_progress(progress: float | None) -> float:
@@ -102,6 +110,8 @@ class SessionState:
     completed_at: datetime | None = None
     started_at: datetime | None = None
     last_event_at: datetime | None = None
+    # The item's runtime in minutes, as the session's events reported it (None: unknown).
+    runtime: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-serialisable form (datetimes as ISO 8601 strings)."""
@@ -115,6 +125,7 @@ class SessionState:
         """Inverse of :meth:`to_dict`; unknown keys are ignored."""
         last = data.get("last_progress")
         paused = data.get("paused")
+        runtime = data.get("runtime")
         return cls(
             session_key=str(data["session_key"]),
             user=str(data["user"]),
@@ -127,6 +138,7 @@ class SessionState:
             completed_at=_parse_dt(data.get("completed_at")),
             started_at=_parse_dt(data.get("started_at")),
             last_event_at=_parse_dt(data.get("last_event_at")),
+            runtime=int(runtime) if isinstance(runtime, int | float) and runtime > 0 else None,
         )
 
 
@@ -135,7 +147,8 @@ class Action:
     """One Trakt call to queue. ``event_time`` is when the event that caused it happened.
 
     ``completion`` marks the one call that records the play (never skipped, SPEC §6);
-    ``watched_at`` is set for history adds.
+    ``watched_at`` is set for history adds. ``skip_reason``: record the row as skipped with
+    this reason and send nothing.
     """
 
     kind: ActionKind
@@ -143,14 +156,19 @@ class Action:
     progress: float | None = None
     watched_at: datetime | None = None
     completion: bool = False
+    skip_reason: str | None = None
 
 
 @dataclass(frozen=True)
 class LedgerPlay:
-    """A play to record in the user's ledger (and export on the next sync if not sent live)."""
+    """A play to record in the user's ledger (and export on the next sync if not sent live).
+
+    ``runtime``: the item's length in minutes when an event reported it (else None).
+    """
 
     watched_at: datetime
     progress: float
+    runtime: int | None = None
 
 
 @dataclass(frozen=True)
@@ -177,6 +195,12 @@ def _fresh(event: PlaybackEvent, user: str) -> SessionState:
     return SessionState(session_key=event.session_key, user=user, item_key=event.item_key)
 
 
+def _with_runtime(state: SessionState, event: PlaybackEvent) -> SessionState:
+    """The state remembering the item's runtime (the event's, else the one known so far)."""
+    runtime = event.runtime or state.runtime
+    return state if runtime == state.runtime else replace(state, runtime=runtime)
+
+
 def _is_restart(state: SessionState, event: PlaybackEvent) -> bool:
     """Whether a start on a finished session opens a new playback (a re-watch)."""
     if not state.completed:
@@ -198,7 +222,7 @@ def _is_duplicate(
 def _completion_actions(progress: float, when: datetime, auto_scrobble: bool) -> list[Action]:
     if not auto_scrobble:
         return []
-    if progress > TRAKT_SCROBBLE_STOP_MIN:
+    if progress >= TRAKT_SCROBBLE_STOP_MIN:
         return [Action("scrobble_stop", when, progress=clamp_progress(progress), completion=True)]
     return [Action("history_add", when, watched_at=when, completion=True)]
 
@@ -245,7 +269,7 @@ def decide(
     elif state.completed or state.stopped:
         if event.kind == "start" and _is_restart(state, event):
             keep = state.last_progress if not state.completed else None
-            state = replace(_fresh(event, state.user), last_progress=keep)
+            state = replace(_fresh(event, state.user), last_progress=keep, runtime=state.runtime)
             new_playback = True
         elif state.completed:
             return Decision(
@@ -262,7 +286,7 @@ def decide(
         progress = MAX_PROGRESS
     if progress is None:
         progress = state.last_progress
-    state = replace(state, last_event_at=when, last_progress=progress)
+    state = _with_runtime(replace(state, last_event_at=when, last_progress=progress), event)
 
     if progress is not None and progress >= threshold:
         completed = replace(
@@ -275,7 +299,9 @@ def decide(
         return Decision(
             completed,
             _completion_actions(progress, when, auto_scrobble),
-            LedgerPlay(watched_at=when, progress=min(progress, MAX_PROGRESS)),
+            LedgerPlay(
+                watched_at=when, progress=min(progress, MAX_PROGRESS), runtime=state.runtime
+            ),
             event.kind,
             new_playback=new_playback,
             note="" if auto_scrobble else "auto_scrobble is off: play recorded for export",
@@ -317,7 +343,11 @@ def _live_action(
     # stop below the threshold: save the resume point, never a play (SPEC §6)
     if state.stopped:
         return state, None, kind, "already stopped"
-    return replace(state, stopped=True, started=False, paused=True), pause, kind, ""
+    stopped = replace(state, stopped=True, started=False, paused=True)
+    if progress is None:
+        skipped = Action("scrobble_pause", when, skip_reason=NO_POSITION_REASON)
+        return stopped, skipped, kind, NO_POSITION_REASON
+    return stopped, pause, kind, ""
 
 
 def _manual_watched(
@@ -331,6 +361,7 @@ def _manual_watched(
     """A manual "mark as watched": one history add at the event time."""
     when = event.occurred_at
     current = state if state and state.item_key == event.item_key else _fresh(event, owner)
+    current = _with_runtime(current, event)
     repeated = (
         current.completed
         and current.completed_at is not None
@@ -345,7 +376,8 @@ def _manual_watched(
     actions = (
         [Action("history_add", when, watched_at=when, completion=True)] if auto_scrobble else []
     )
-    return Decision(marked, actions, LedgerPlay(watched_at=when, progress=MAX_PROGRESS), "watched")
+    ledger = LedgerPlay(watched_at=when, progress=MAX_PROGRESS, runtime=current.runtime)
+    return Decision(marked, actions, ledger, "watched")
 
 
 def finalise_idle(
@@ -371,7 +403,8 @@ def finalise_idle(
         actions = (
             [Action("history_add", last, watched_at=last, completion=True)] if auto_scrobble else []
         )
-        return Decision(done, actions, LedgerPlay(watched_at=last, progress=progress), "stop")
+        ledger = LedgerPlay(watched_at=last, progress=progress, runtime=state.runtime)
+        return Decision(done, actions, ledger, "stop")
     closed = replace(state, stopped=True, started=False)
     return Decision(closed, [], None, "stop", note="idle below the threshold")
 

@@ -11,6 +11,7 @@ from functools import partial
 from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from ..config import Settings
 from ..connections import ConnectionService, TraktGateway
 from ..context import AppContext
 from ..jobs import scrobble_jobs
@@ -29,6 +30,10 @@ log = logging.getLogger(__name__)
 # picked up again at start, so persisting these jobs would only add writes on the event loop.
 RETRY_JOBSTORE = "scrobble-retries"
 RETRYABLE_STATUSES = ("dead", "pending")
+# Rows parked for the missing app credentials are released this soon after the credentials
+# are saved (settings have no change signal the scrobbler could wait on; the check costs no
+# store access while nothing waits).
+APP_CREDENTIALS_CHECK = timedelta(seconds=30)
 
 
 class RowStateError(Exception):
@@ -68,10 +73,33 @@ class ScrobbleService:
             scrobble_jobs.RETENTION_INTERVAL,
             first_run_in=scrobble_jobs.RETENTION_FIRST_RUN,
         )
+        add_periodic(
+            self.scheduler,
+            "scrobble-app-credentials",
+            self.release_app_waiting,
+            APP_CREDENTIALS_CHECK,
+        )
         await self.drain.start()
 
     async def stop(self) -> None:
         await self.drain.stop()
+
+    async def release_app_waiting(self) -> None:
+        """Periodic: send the rows that waited for the app credentials once they are set.
+        A store failure is logged; the next run tries again."""
+        try:
+            released = await self.drain.release_app_waiting()
+        except Exception:
+            log.exception("releasing rows that waited for the app credentials failed")
+            return
+        if released:
+            log.info("app credentials set: sending the waiting calls of %d users", len(released))
+
+    def settings_changed(self, old: Settings, new: Settings) -> None:
+        """A settings listener (any thread): new app credentials release the waiting rows at
+        once instead of at the next periodic check."""
+        if (old.client_id, old.client_secret) != (new.client_id, new.client_secret):
+            self.drain.credentials_changed()
 
     def _schedule_retry(self, user_id: str, due: datetime) -> None:
         try:
@@ -154,7 +182,11 @@ class ScrobbleService:
             return row
 
     def discard(self, row_id: int) -> Scrobble | None:
-        """Mark a row discarded: kept for the record, never sent, never pending again."""
+        """Mark a row discarded: kept for the record, never sent, never pending again. The play
+        it carries (a completion's) is marked not to export, ``play.sync_state = "discarded"``:
+        the sync never sends it either (SPEC §7)."""
+        from ..sync.repo import mark_play_discarded  # the sync owns the play's export state
+
         with self.ctx.session() as session, session.begin():
             row = session.get(Scrobble, row_id)
             if row is None:
@@ -164,4 +196,6 @@ class ScrobbleService:
             row.status = "discarded"
             row.next_attempt_at = None
             session.add(row)
+            if row.play_id is not None:
+                mark_play_discarded(session.connection(), play_id=row.play_id)
             return row

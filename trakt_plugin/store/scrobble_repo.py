@@ -25,6 +25,7 @@ from .models import (
     Scrobble,
     WebhookEvent,
     as_utc,
+    utcnow,
 )
 
 # Core tables of the hot path (see the module docstring).
@@ -213,6 +214,39 @@ def open_sessions(
 # ---------------------------------------------------------------- ledger
 
 
+def insert_ledger_plays(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Bulk insert of ledger :class:`Play` rows (the bulk API): keys user_id, item, item_key,
+    watched_at, source, trakt_history_id, runtime; the others take their defaults."""
+    if rows:
+        now = utcnow()
+        conn.execute(
+            PLAY_TABLE.insert(),
+            [{"identity_id": None, "event_id": None, "created_at": now, **row} for row in rows],
+        )
+
+
+def plays_without_runtime(
+    conn: Connection, *, before_id: int | None, limit: int
+) -> list[Row[Any, Any, Any]]:
+    """Up to ``limit`` plays (``id``, ``item``) whose runtime is unknown, newest id first,
+    below ``before_id`` when given."""
+    query = core_select(_P.id, _P.item).where(_P.runtime.is_(None))
+    if before_id is not None:
+        query = query.where(_P.id < before_id)
+    return list(conn.execute(query.order_by(_P.id.desc()).limit(limit)))
+
+
+def set_play_runtimes(conn: Connection, runtimes: Mapping[int, int]) -> int:
+    """Store ``{play id: minutes}`` on plays whose runtime is still unknown; returns how many."""
+    changed = 0
+    for play_id, minutes in runtimes.items():
+        result = conn.execute(
+            update(PLAY_TABLE).where(_P.id == play_id, _P.runtime.is_(None)).values(runtime=minutes)
+        )
+        changed += int(getattr(result, "rowcount", 0) or 0)
+    return changed
+
+
 # ---------------------------------------------------------------- outbox
 
 
@@ -291,6 +325,20 @@ def park_user(session: Session, *, user_id: str, now: datetime, reason: str) -> 
         .values(parked_at=now, last_error=reason)
     )
     return int(getattr(result, "rowcount", 0) or 0)
+
+
+def users_parked(session: Session, *, reason: str) -> list[str]:
+    """Users with pending rows parked for ``reason`` (the ``last_error`` :func:`park_user` set)."""
+    query = (
+        select(Scrobble.user_id)
+        .where(
+            Scrobble.status == "pending",
+            col(Scrobble.parked_at).is_not(None),
+            Scrobble.last_error == reason,
+        )
+        .distinct()
+    )
+    return list(session.exec(query).all())
 
 
 def unpark_user(session: Session, *, user_id: str, now: datetime) -> int:

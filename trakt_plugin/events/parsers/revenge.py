@@ -1,6 +1,18 @@
 """Revenge media server events (SPEC §5, the integration's ``ScrobblePayload``) → PlaybackEvent.
 
 This is our own format, so it is read strictly: wrong types are a 400 naming the field.
+
+Besides SPEC §5's fields the body may carry the item's length, which the ledger keeps as the
+play's runtime (the stats' watch time, SPEC §8). Both are optional JSON numbers:
+
+| field      | unit                              | example                      |
+|------------|-----------------------------------|------------------------------|
+| ``runtime``  | minutes (Trakt's unit)            | ``"runtime": 136``           |
+| ``duration`` | seconds                           | ``"duration": 8160``         |
+
+When both are given ``runtime`` wins. ``0`` or ``null`` means unknown; a negative value is a
+400; a length past a week is taken as unknown. Without either, the runtime is filled later
+from the metadata cache.
 """
 
 from __future__ import annotations
@@ -11,7 +23,9 @@ from typing import Any
 from trakt_plugin.events.model import (
     EPISODE_ID_KINDS,
     EVENT_KINDS,
+    MAX_RUNTIME_MINUTES,
     MOVIE_ID_KINDS,
+    MS_PER_MINUTE,
     SHOW_ID_KINDS,
     BadPayload,
     EventKind,
@@ -34,6 +48,8 @@ from trakt_plugin.events.parsers._common import (
     type_name,
     year_from,
 )
+
+MS_PER_SECOND = 1000
 
 
 def _ids(obj: dict[str, Any], path: str, allowed: tuple[str, ...]) -> Ids:
@@ -63,6 +79,25 @@ def _occurred_at(payload: dict[str, Any], received_at: datetime) -> datetime:
     # Nothing was watched in the future: a sender's clock running ahead would otherwise hold
     # back every later call of that user (calls go out in event order, each when it is due).
     return min(occurred, ensure_utc(received_at))
+
+
+def _length(payload: dict[str, Any], key: str, unit_ms: int) -> int | None:
+    """``payload[key]`` (a JSON number in units of ``unit_ms``) in ms; None when absent or 0."""
+    value = get_float(payload, key, key, strict=True)
+    if value is None:
+        return None
+    if value < 0:
+        raise BadPayload(f"{key}: must not be negative")
+    if value > MAX_RUNTIME_MINUTES * MS_PER_MINUTE / unit_ms:
+        return None  # a placeholder, not a length (see MAX_RUNTIME_MINUTES)
+    return round(value * unit_ms) or None
+
+
+def _duration_ms(payload: dict[str, Any]) -> int | None:
+    """The item's length: ``runtime`` (minutes) first, else ``duration`` (seconds)."""
+    runtime = _length(payload, "runtime", MS_PER_MINUTE)
+    duration = _length(payload, "duration", MS_PER_SECOND)
+    return runtime if runtime is not None else duration
 
 
 def parse(payload: dict[str, Any], *, received_at: datetime) -> PlaybackEvent | Ignored:
@@ -95,6 +130,7 @@ def parse(payload: dict[str, Any], *, received_at: datetime) -> PlaybackEvent | 
             raise BadPayload("progress: must be between 0 and 100")
         progress = min(progress, 100.0)
     completed = bool(get_bool(payload, "completed", "completed"))
+    duration_ms = _duration_ms(payload)
     occurred_at = _occurred_at(payload, received_at)
 
     show: ShowInfo | None = None
@@ -158,6 +194,7 @@ def parse(payload: dict[str, Any], *, received_at: datetime) -> PlaybackEvent | 
         episode_title=episode_title,
         progress=progress,
         position_known=progress is not None,
+        duration_ms=duration_ms,
         completed=completed,
         paused=paused,
         server_time=None,
