@@ -9,7 +9,7 @@ from typing import Any
 
 from starlette.responses import JSONResponse, Response
 
-from .app import Ctx, HTTPError, _page, _resolve, route
+from .app import Ctx, HTTPError, _episode_by_number, _page, _resolve, route
 from .state import FakeTrakt, Item, iso
 
 # Trakt caps recommendations at 100 per call (docs §5.4).
@@ -32,6 +32,30 @@ def _items_in(
                 not_found[plural].append(obj)
             else:
                 out.append((item, obj))
+    return out
+
+
+def _rated_in(
+    fake: FakeTrakt, body: Any, not_found: dict[str, list[Any]]
+) -> list[tuple[Item, Any]]:
+    """`_items_in`, but a show with `seasons[].episodes[]` names those episodes (each object
+    with its own `rating`); a missing one is echoed as its show with just that episode."""
+    if not isinstance(body, dict):
+        raise HTTPError(400)
+    nested = [s for s in body.get("shows") or [] if isinstance(s, dict) and s.get("seasons")]
+    flat = {**body, "shows": [s for s in body.get("shows") or [] if s not in nested]}
+    out = _items_in(fake, flat, not_found)
+    for show_obj in nested:
+        show = _resolve(fake, "show", show_obj)
+        for season in show_obj["seasons"]:
+            for episode in season.get("episodes") or []:
+                number = season.get("number"), episode.get("number")
+                item = _episode_by_number(fake, show, *number) if show is not None else None
+                if item is None:
+                    echo = {"number": season.get("number"), "episodes": [episode]}
+                    not_found["shows"].append({"ids": show_obj.get("ids"), "seasons": [echo]})
+                else:
+                    out.append((item, episode))
     return out
 
 
@@ -153,15 +177,20 @@ route("GET", "/sync/ratings/{type}")(_get_ratings)
 async def add_ratings(ctx: Ctx) -> Response:
     fake, username = ctx.fake, ctx.user
     assert username is not None
-    not_found, added = _not_found(), _counts()
-    for item, obj in _items_in(fake, ctx.body, not_found):
+    not_found, added, existing = _not_found(), _counts(), _counts()
+    mine = fake.ratings.setdefault(username, {})
+    for item, obj in _rated_in(fake, ctx.body, not_found):
         rating = obj.get("rating")
         if not isinstance(rating, int) or not 1 <= rating <= 10:
             not_found[f"{item.type}s"].append(obj)
             continue
+        if mine.get(id(item), (None,))[0] == rating:  # already rated so: nothing changes
+            existing[f"{item.type}s"] += 1
+            continue
         fake.rate(username, item, rating)
         added[f"{item.type}s"] += 1
-    return JSONResponse({"added": added, "not_found": not_found}, status_code=201)
+    body = {"added": added, "existing": existing, "not_found": not_found}
+    return JSONResponse(body, status_code=201)
 
 
 @route("POST", "/sync/ratings/remove")
@@ -170,11 +199,12 @@ async def remove_ratings(ctx: Ctx) -> Response:
     assert username is not None
     not_found, deleted = _not_found(), _counts()
     mine = fake.ratings.setdefault(username, {})
-    for item, obj in _items_in(fake, ctx.body, not_found):
+    for item, obj in _rated_in(fake, ctx.body, not_found):
         if mine.pop(id(item), None) is None:
             not_found[f"{item.type}s"].append(obj)
         else:
             deleted[f"{item.type}s"] += 1
+            fake.touch(username, f"{item.type}s", "rated_at")
     return JSONResponse({"deleted": deleted, "not_found": not_found})
 
 

@@ -39,6 +39,7 @@ PLANNED_COUNTS = {"import": "imported", "add": "added", "remove": "removed"}
 # Outcomes that count as "skipped": nothing to do, or not done and not an error.
 SKIPPED_OUTCOMES = frozenset(
     {"skipped", "linked", "duplicate", "no_ids", "watched", "limit", "unsupported", "held"}
+    | {"existing"}  # an add Trakt answered as already there
 )
 
 

@@ -16,7 +16,6 @@ import logging
 import time
 from collections.abc import Callable
 from functools import partial
-from typing import Any
 
 from sqlalchemy import Connection
 from sqlmodel import select
@@ -29,7 +28,6 @@ from ..store.models import (
     SyncRun,
     TraktConnection,
     User,
-    WatchlistEntry,
     utcnow,
 )
 from ..trakt import errors
@@ -37,7 +35,7 @@ from ..trakt.models import LastActivities
 from ..trakt.ratelimit import Priority
 from . import history, ratings, repo, watchlist
 from .history import BATCH
-from .items import aware, item_key, write_object
+from .items import aware
 from .run import CountingSource, RunState, StopKind
 
 log = logging.getLogger(__name__)
@@ -416,33 +414,4 @@ class SyncService:
                 repo.undo_plays(conn, run_id=original, removed=batch)
 
             await state.commit(work, rows)
-        await self._undo_watchlist(state, original)
-
-    async def _undo_watchlist(self, state: RunState, original: str) -> None:
-        added = await state.db(
-            lambda conn: repo.run_list_items(
-                conn, run_id=original, kind="watchlist", action="add", outcome="added"
-            )
-        )
-        objects = [(a["item"], write_object(a["item"])) for a in added]
-        ready = [(item, obj) for item, obj in objects if obj is not None]
-        for offset in range(0, len(ready), BATCH):
-            batch = ready[offset : offset + BATCH]
-            body: dict[str, list[Any]] = {}
-            for _, (key, obj) in batch:
-                body.setdefault(key, []).append(obj)
-            await state.call(
-                partial(state.client.remove_watchlist, state.source, body, priority=Priority.BULK)
-            )
-            keys = [item_key(item) for item, _ in batch]
-            rows = [state.item_row("watchlist", "remove", "removed", item) for item, _ in batch]
-
-            def work(conn: Connection, keys: list[str] = keys) -> None:
-                table = WatchlistEntry.__table__  # type: ignore[attr-defined]
-                conn.execute(
-                    table.update()
-                    .where(table.c.user_id == state.user_id, table.c.item_key.in_(keys))
-                    .values(hold=True, synced_at=None)
-                )
-
-            await state.commit(work, rows)
+        await watchlist.undo(state, original)

@@ -11,11 +11,17 @@ watchlist (pages of 250):
   was watched since it was added (Trakt would drop it at once) or an undo holds it.
 
 A 420 stops the adds (the plan's watchlist limit) and the run ends partial naming the limit.
+Every write's items are recorded as Trakt answered (:func:`answer_outcomes`): ``added`` or
+``existing`` (already there: an undo leaves it), ``removed`` or ``not_found``.
+
+Undo of an export (:func:`undo`) removes the items the run added, batch by batch, each batch
+committed with its checkpoint: an undo cut by a crash resumes after the last finished batch.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
@@ -27,11 +33,21 @@ from sqlalchemy import Connection
 from ..store.models import WatchlistEntry, as_utc, utcnow
 from ..trakt import errors
 from ..trakt.client import Page
-from ..trakt.models import LastActivities, ListItem
+from ..trakt.models import LastActivities, ListItem, MediaCounts, SyncResponse
 from ..trakt.ratelimit import Priority
 from . import repo
 from .history import BATCH, limit_message
-from .items import aware, build_body, dumps, from_trakt, item_key, match_keys, naive_utc, show_keys
+from .items import (
+    aware,
+    build_body,
+    dumps,
+    echo_keys,
+    from_trakt,
+    item_key,
+    match_keys,
+    naive_utc,
+    show_keys,
+)
 from .items import write_object as _write_object
 from .run import PLANNED, RunState, StopKind
 
@@ -233,13 +249,14 @@ async def _write(state: RunState, action: str, entries: list[Local]) -> None:
             await state.commit(None, rest[start:])
             raise StopKind(limit_message("watchlist", exc)) from exc
         state.wrote = True
-        missing = _missing(answer.not_found, batch)
         success = "added" if action == "add" else "removed"
+        answered = answer_outcomes(answer, [(e.item, obj) for e, obj in batch], success)
         rows = [
-            _row(state, action, "not_found" if e.id in missing else success, e.item)
-            for e, _ in batch
+            _row(state, action, outcome, e.item, detail=detail)
+            for (e, _), (outcome, detail) in zip(batch, answered, strict=True)
         ]
-        done = [e.id for e, _ in batch if e.id not in missing]
+        done = [e.id for (e, _), (outcome, _) in zip(batch, answered, strict=True)
+                if outcome in (success, "existing")]  # fmt: skip
 
         def apply(conn: Connection, done: list[int] = done, act: str = action) -> None:
             if act == "add":
@@ -250,10 +267,117 @@ async def _write(state: RunState, action: str, entries: list[Local]) -> None:
         await state.commit(apply, rows)
 
 
-def _missing(not_found: Any, batch: list[tuple[Local, Any]]) -> set[int]:
-    echoed: set[str] = set()
-    for key in ("movies", "shows"):
-        for obj in getattr(not_found, key):
-            kind = "movie" if key == "movies" else "show"
-            echoed |= match_keys({"type": kind, kind: obj})
-    return {e.id for e, _ in batch if e.keys & echoed}
+# ------------------------------------------------------------------ undo
+
+
+async def undo(state: RunState, original: str) -> None:
+    """Remove from Trakt the watchlist items run ``original`` added; they stay here, held.
+
+    Batches go in a fixed order (by item key) and each is committed with the checkpoint
+    ``steps.undo_watchlist.batch``, so a resumed undo starts at the first unfinished batch.
+    """
+    added = await state.db(
+        lambda conn: repo.run_list_items(
+            conn, run_id=original, kind=KIND, action="add", outcome="added"
+        )
+    )
+    items = sorted((a["item"] for a in added), key=item_key)
+    objects = [(item, _write_object(item)) for item in items]
+    ready = [(item, obj) for item, obj in objects if obj is not None]
+    progress = state.phase("undo_watchlist")
+    done_batches = int(progress.get("batch", 0))
+    batches = [ready[i : i + BATCH] for i in range(0, len(ready), BATCH)]
+    state.progress_total += len(batches)
+    for number, batch in enumerate(batches[done_batches:], done_batches + 1):
+        body = build_body([obj for _, obj in batch])
+        answer = await state.call(
+            partial(state.client.remove_watchlist, state.source, body, priority=Priority.BULK)
+        )
+        state.wrote = True
+        answered = answer_outcomes(answer, batch, "removed")
+        rows = [
+            state.item_row(KIND, "remove", outcome, item, detail=detail)
+            for (item, _), (outcome, detail) in zip(batch, answered, strict=True)
+        ]
+        keys = [item_key(item) for item, _ in batch]
+        progress["batch"] = number
+        state.progress_done += 1
+
+        def work(conn: Connection, keys: list[str] = keys) -> None:
+            # removed or not on Trakt's list: either way it is not there now; not re-sent
+            conn.execute(
+                ENTRY.update()
+                .where(ENTRY.c.user_id == state.user_id, ENTRY.c.item_key.in_(keys))
+                .values(hold=True, synced_at=None)
+            )
+
+        await state.commit(work, rows)
+
+
+# ------------------------------------------------------------------ Trakt's answers
+
+Sent = tuple[dict[str, Any], tuple[str, dict[str, Any]]]
+
+
+def answer_outcomes(
+    answer: SyncResponse, sent: Sequence[Sent], success: str
+) -> list[tuple[str, str | None]]:
+    """``(outcome, detail)`` per item sent (``(item, write_object(item))``), in order.
+
+    ``not_found`` when Trakt echoed the item under ``not_found``. The rest, per media type,
+    follow Trakt's counters: ``success`` ("added"/"removed") as many as ``added``/``deleted``
+    say, then ``existing`` (already there, not added) as many as ``existing`` says. The
+    counters do not name items: when one type has both, which ones were already there is a
+    guess, and the detail says so; the run's counts equal Trakt's either way. An item no
+    counter covers was not confirmed: a removal counts it as ``not_found`` (not on Trakt), an
+    add as ``skipped`` (it stays pending and goes again with the next sync).
+    """
+    echoed = [
+        keys
+        for key in ("movies", "shows", "episodes")
+        for obj in getattr(answer.not_found, key)
+        if (keys := _identity(key, obj))
+    ]
+    done_counts = answer.added if success == "added" else answer.deleted
+    existing_counts = answer.existing if success == "added" else MediaCounts()
+    done_left: dict[str, int] = {}
+    existing_left: dict[str, int] = {}
+    out: list[tuple[str, str | None]] = []
+    pending: dict[str, list[int]] = {}
+    for index, (item, (key, obj)) in enumerate(sent):
+        mine = _identity(key, obj)
+        if any(mine & keys for keys in echoed):
+            out.append(("not_found", "Trakt does not know this item"))
+            continue
+        group = f"{item.get('type')}s"
+        done_left.setdefault(group, getattr(done_counts, group, 0))
+        existing_left.setdefault(group, getattr(existing_counts, group, 0))
+        pending.setdefault(group, []).append(index)
+        if done_left[group] > 0:
+            done_left[group] -= 1
+            out.append((success, None))
+        elif existing_left[group] > 0:
+            existing_left[group] -= 1
+            out.append(("existing", "already on Trakt"))
+        elif success == "removed":
+            out.append(("not_found", "Trakt did not count it as removed"))
+        else:
+            out.append(("skipped", "not confirmed by Trakt's answer; sent again next sync"))
+    for group, indexes in pending.items():
+        outcomes = {out[i][0] for i in indexes}
+        if {success, "existing"} <= outcomes:
+            guess = f"Trakt counted {getattr(existing_counts, group, 0)} of these {group} as "
+            guess += "already there without naming them"
+            for i in indexes:
+                if out[i][0] in (success, "existing"):
+                    out[i] = (out[i][0], guess)
+    return out
+
+
+def _identity(key: str, obj: dict[str, Any]) -> frozenset[str]:
+    """Match keys of one object of a write body or of Trakt's echo: an episode written as
+    show + season/number is that episode only, not its show."""
+    entries = echo_keys(key, obj)
+    if key == "shows" and obj.get("seasons"):
+        entries = entries[1:]
+    return frozenset().union(*entries) if entries else frozenset()
