@@ -12,6 +12,7 @@ from sqlmodel import SQLModel
 from starlette.applications import Starlette
 
 from tests.conftest import API_TOKEN, base_env
+from tests.fake_jellyfin import FakeJellyfin, LiveServer
 from tests.fake_plex import FakePlex, PlexServerThread
 from trakt_plugin.api import servers as servers_api
 from trakt_plugin.app import build_api
@@ -37,6 +38,35 @@ def plex() -> Iterator[PlexRig]:
     server.start()
     try:
         yield PlexRig(fake, server)
+    finally:
+        server.stop()
+
+
+JELLYFIN_KEY = "fake-jellyfin-api-key-0123456789ab"
+
+
+@dataclass
+class JellyfinRig:
+    fake: FakeJellyfin
+    server: LiveServer
+
+    @property
+    def url(self) -> str:
+        """What a person enters: the root (the Emby client adds ``/emby`` itself)."""
+        return self.server.url
+
+    @property
+    def kind(self) -> str:
+        return self.fake.flavour
+
+
+@pytest.fixture(params=["jellyfin", "emby"])
+def jellyfin(request: pytest.FixtureRequest) -> Iterator[JellyfinRig]:
+    """A fake Jellyfin, then a fake Emby (same tests, both flavours)."""
+    fake = FakeJellyfin(request.param, api_key=JELLYFIN_KEY)
+    server = LiveServer(fake).start()
+    try:
+        yield JellyfinRig(fake, server)
     finally:
         server.stop()
 

@@ -8,7 +8,14 @@ from typing import Any
 
 import pytest
 
-from tests.servers.conftest import ApiRig, PlexRig, api_client, build_rig
+from tests.servers.conftest import (
+    JELLYFIN_KEY,
+    ApiRig,
+    JellyfinRig,
+    PlexRig,
+    api_client,
+    build_rig,
+)
 from trakt_plugin.store.models import MediaServer, ServerAccountToken
 
 SERVER_KEYS = {
@@ -307,3 +314,50 @@ async def test_without_the_service_the_routes_answer_503(api: ApiRig) -> None:
 async def test_routes_need_the_bearer_token(api: ApiRig) -> None:
     answer = await api.client.get("/api/v1/servers", headers={"Authorization": "Bearer wrong"})
     assert answer.status_code == 401
+
+
+async def test_jellyfin_and_emby_servers_and_their_accounts(
+    api: ApiRig, jellyfin: JellyfinRig
+) -> None:
+    alice = jellyfin.fake.add_user("alice")
+    bob = jellyfin.fake.add_user("bob")
+    wrong = await _add(api, jellyfin.url, "f" * 32, kind=jellyfin.kind, name="Wrong key")
+    assert wrong["state"] == "unauthorized" and "f" * 32 not in str(wrong)
+    server = await _add(api, jellyfin.url, JELLYFIN_KEY, kind=jellyfin.kind, name="Den")
+    assert server["state"] == "ok", server["last_error"]
+    assert server["server_name"] == jellyfin.fake.server_name
+    assert server["version"] == jellyfin.fake.version
+
+    # Alice linked by her id as a webhook names it (Jellyfin's dashed form is normalised);
+    # Bob by his name (Emby webhooks also send User.Name, SPEC §4).
+    person = (await api.client.post("/api/v1/users", json={"display_name": "Alice"})).json()
+    dashed = "-".join(
+        (alice.id[:8], alice.id[8:12], alice.id[12:16], alice.id[16:20], alice.id[20:])
+    )
+    external = dashed.upper() if jellyfin.kind == "jellyfin" else alice.id
+    linked = await api.client.post(
+        f"/api/v1/users/{person['id']}/identities",
+        json={"source": jellyfin.kind, "external_id": external},
+    )
+    assert linked.status_code == 201
+    bob_user = api.link("Bob", jellyfin.kind, "BOB")
+
+    answer = await api.client.get(f"/api/v1/servers/{server['id']}/accounts")
+    assert answer.status_code == 200, answer.text
+    accounts = {a["name"]: a for a in answer.json()["items"]}
+    assert accounts["alice"] == {
+        "account_id": alice.id,
+        "name": "alice",
+        "identity": {"source": jellyfin.kind, "external_id": alice.id},
+        "user_id": person["id"],
+        "writable": True,
+        "reason": None,
+    }
+    assert accounts["bob"]["user_id"] == bob_user
+    assert accounts["bob"]["identity"]["external_id"] == bob.id
+
+    own_token = await api.client.patch(
+        f"/api/v1/servers/{server['id']}/accounts/{alice.id}", json={"token": "abc"}
+    )
+    assert own_token.status_code == 409 and "API key" in own_token.json()["error"]
+    assert JELLYFIN_KEY not in (await api.client.get("/api/v1/servers")).text

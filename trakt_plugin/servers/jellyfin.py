@@ -254,26 +254,14 @@ class JellyfinClient:
             yield items
 
     def mark_watched(self, account_id: str, key: str, at: datetime | None = None) -> None:
+        """Played for one user; ``at`` becomes its ``LastPlayedDate`` (both servers back-date)."""
         params: dict[str, Any] = {}
-        if self.kind == "emby":
-            path = f"/Users/{_segment(account_id)}/PlayedItems/{_segment(key)}"
-            if at is not None:
-                params["DatePlayed"] = format_date_played(at)
-        else:
-            path = f"/UserPlayedItems/{_segment(key)}"
-            params["userId"] = account_id
-            if at is not None:
-                params["datePlayed"] = format_date_played(at)
-        self._request("POST", path, params=params)
+        if at is not None:
+            params["DatePlayed" if self.kind == "emby" else "datePlayed"] = format_date_played(at)
+        self._played("POST", account_id, key, params)
 
     def mark_unwatched(self, account_id: str, key: str) -> None:
-        if self.kind == "emby":
-            path = f"/Users/{_segment(account_id)}/PlayedItems/{_segment(key)}"
-            self._request("DELETE", path)
-        else:
-            self._request(
-                "DELETE", f"/UserPlayedItems/{_segment(key)}", params={"userId": account_id}
-            )
+        self._played("DELETE", account_id, key, {})
 
     def set_rating(self, account_id: str, key: str, rating: float | None) -> None:
         raise NotSupported(f"{self._label} keeps no per-user score (ratings sync is Plex only)")
@@ -282,6 +270,28 @@ class JellyfinClient:
         self._http.close()
 
     # ------------------------------------------------------------ helpers
+
+    def _played(self, method: str, account_id: str, key: str, params: dict[str, Any]) -> None:
+        """``…PlayedItems``: Emby's user route; Jellyfin's 10.9 route with ``userId=``, and the
+        older user route (still served by 12.0) when a server before 10.9 has no such path."""
+        user_route = f"/Users/{_segment(account_id)}/PlayedItems/{_segment(key)}"
+        if self.kind == "emby":
+            self._request(method, user_route, params=params)
+            return
+        try:
+            self._request(
+                method, f"/UserPlayedItems/{_segment(key)}", params={**params, "userId": account_id}
+            )
+        except ServerError as exc:
+            if exc.status not in (404, 405) or not self._has_item(account_id, key):
+                raise
+            self._request(method, user_route, params=params)
+
+    def _has_item(self, account_id: str, key: str) -> bool:
+        """Whether the server knows the item (a 404 then meant the route, not the item)."""
+        data = self._request("GET", "/Items", params={"userId": account_id, "ids": key})
+        items = lower_keys(data).get("items") if isinstance(data, dict) else None
+        return bool(items)
 
     def _items_query(
         self, account_id: str, types: str, *, user_data: bool
