@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -181,3 +182,121 @@ def test_trakt_down_gives_502_naming_trakt(service_factory) -> None:  # type: ig
         assert "Trakt" in answer.json()["error"]
         check = api.post("/api/v1/settings/test-connection").json()
         assert check["ok"] is False and "Trakt" in check["error"]
+
+
+# ---------------------------------------------------------------- signing in again (SPEC §4)
+
+
+def _trakt(api: httpx.Client, user_id: str) -> dict[str, Any]:
+    trakt: dict[str, Any] = api.get(f"/api/v1/users/{user_id}").json()["trakt"]
+    return trakt
+
+
+def _calls_go_out(api: httpx.Client, fake: FakeTraktServer, user_id: str, username: str) -> None:
+    """A call that needs the user's token reaches Trakt with a token of `username`."""
+    before = len(fake.state.requests_to("/users/settings"))
+    assert api.post(f"/api/v1/users/{user_id}/trakt/verify").json()["state"] == "connected"
+    calls = fake.state.requests_to("/users/settings")[before:]
+    assert [(c.status, c.user) for c in calls] == [(200, username)]
+
+
+def test_connected_user_abandoning_a_device_sign_in_stays_connected(
+    service_factory,
+    fake_trakt: FakeTraktServer,  # type: ignore[no-untyped-def]
+) -> None:
+    env = fake_trakt.service_env()
+    service: Service = service_factory(env)
+    user = connect_user(service, fake_trakt, "Jo", "jo_t")
+    with service.api() as api:
+        started = api.post(f"/api/v1/users/{user['id']}/trakt/device")
+        assert started.status_code == 202
+        assert _trakt(api, user["id"])["state"] == "connected"  # not pending: old tokens work
+        _calls_go_out(api, fake_trakt, user["id"], "jo_t")
+    service.stop()  # the sign-in is abandoned: its polling dies with the process
+
+    restarted: Service = service_factory(env)
+    with restarted.api() as api:
+        trakt = _trakt(api, user["id"])
+        assert trakt["state"] == "connected" and trakt["username"] == "jo_t"
+        _calls_go_out(api, fake_trakt, user["id"], "jo_t")
+
+        # a sign-in whose code expires leaves the connection as it was, and says why
+        code = api.post(f"/api/v1/users/{user['id']}/trakt/device").json()
+        fake_trakt.state.expire_device_code(code["user_code"])
+        trakt = wait_until(
+            lambda: (t := _trakt(api, user["id"]))["last_error"] and t, what="expiry noticed"
+        )
+        assert trakt["state"] == "connected" and "expired" in trakt["last_error"]
+        _calls_go_out(api, fake_trakt, user["id"], "jo_t")
+    assert fake_trakt.state.refresh_reuse == []
+
+
+def test_connected_user_signing_in_again_switches_to_the_new_tokens(
+    service_factory,
+    fake_trakt: FakeTraktServer,  # type: ignore[no-untyped-def]
+) -> None:
+    service: Service = service_factory(fake_trakt.service_env())
+    user = connect_user(service, fake_trakt, "Kim", "kim_t")
+    fake_trakt.state.add_user("kim_other_t")
+    with service.api() as api:
+        code = api.post(f"/api/v1/users/{user['id']}/trakt/device").json()
+        _calls_go_out(api, fake_trakt, user["id"], "kim_t")  # the old tokens until it succeeds
+        fake_trakt.state.approve(code["user_code"], "kim_other_t")
+        trakt = wait_until(
+            lambda: (t := _trakt(api, user["id"]))["username"] == "kim_other_t" and t,
+            what="the new account in use",
+        )
+        assert trakt["state"] == "connected" and trakt["last_error"] is None
+        _calls_go_out(api, fake_trakt, user["id"], "kim_other_t")
+
+
+def test_denied_redirect_records_the_error_and_keeps_the_state(
+    service_factory,
+    fake_trakt: FakeTraktServer,  # type: ignore[no-untyped-def]
+) -> None:
+    redirect = "http://127.0.0.1:9/oauth/trakt/callback"
+    env = fake_trakt.service_env(TRAKT_REDIRECT_URI=redirect)
+    service: Service = service_factory(env)
+    connected = connect_user(service, fake_trakt, "Lee", "lee_t")
+
+    def link_state(api: httpx.Client, user_id: str) -> str:
+        url = api.get(f"/api/v1/users/{user_id}/trakt/authorize").json()["url"]
+        return parse_qs(urlsplit(url).query)["state"][0]
+
+    def deny(state: str) -> httpx.Response:
+        return httpx.get(
+            f"{service.url}/oauth/trakt/callback",
+            params={"error": "access_denied", "state": state},
+        )
+
+    with service.api() as api:
+        # a connected person: stays connected while the link is open, and after the denial
+        state = link_state(api, connected["id"])
+        assert _trakt(api, connected["id"])["state"] == "connected"
+        denied = deny(state)
+        assert denied.status_code == 400 and "denied" in denied.json()["error"]
+        trakt = _trakt(api, connected["id"])
+        assert trakt["state"] == "connected" and "denied" in trakt["last_error"]
+        _calls_go_out(api, fake_trakt, connected["id"], "lee_t")
+        # the denied link is used up
+        code = fake_trakt.state.mint_auth_code("lee_t", redirect)
+        reused = httpx.get(
+            f"{service.url}/oauth/trakt/callback", params={"code": code, "state": state}
+        )
+        assert reused.status_code == 400 and "already used" in reused.json()["error"]
+
+        # a person who was not connected: pending while the link is open, back after the denial
+        newcomer = api.post("/api/v1/users", json={"display_name": "Max"}).json()
+        state = link_state(api, newcomer["id"])
+        assert _trakt(api, newcomer["id"])["state"] == "pending"
+        assert deny(state).status_code == 400
+        trakt = _trakt(api, newcomer["id"])
+        assert trakt["state"] == "disconnected" and "denied" in trakt["last_error"]
+
+        # a link opened and never used: a restart leaves the connected person connected
+        link_state(api, connected["id"])
+    service.stop()
+    restarted: Service = service_factory(env)
+    with restarted.api() as api:
+        assert _trakt(api, connected["id"])["state"] == "connected"
+        _calls_go_out(api, fake_trakt, connected["id"], "lee_t")

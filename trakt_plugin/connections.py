@@ -2,8 +2,17 @@
 
 The Trakt client (``trakt/``) is pure; this service ties it to the store. Tokens are encrypted
 before they are written, and a rotated pair is committed before anything uses it (the
-TokenManager awaits :meth:`ConnectionService._save_tokens`). One TokenManager exists per
-connection so two refreshes never run at once.
+TokenManager awaits :meth:`ConnectionService._save_rotated`).
+
+One TokenManager exists per connection, built under a per-user lock and kept across client
+rebuilds (it is rebound to the new client), so two refreshes never run at once. Should Trakt still
+refuse a refresh token that another refresh has just rotated (another process on the same store),
+the manager reads the stored pair back and uses it instead of asking the person to sign in again.
+
+Signing in again never breaks a working connection: a connected person who starts a device code
+or opens a redirect link stays ``connected`` on the old tokens until the new flow succeeds; a
+flow that is denied, expires or is abandoned leaves the state it found (it records
+``last_error``). Only a person who is not connected shows ``pending`` while a flow is open.
 """
 
 from __future__ import annotations
@@ -140,6 +149,8 @@ class ConnectionService:
         self._ctx = ctx
         self._gateway = gateway
         self._managers: dict[str, tuple[int, TokenManager]] = {}
+        # Held while a user's manager is looked up or built, and while new tokens are adopted.
+        self._source_locks: dict[str, asyncio.Lock] = {}
         self._device_tasks: dict[str, asyncio.Task[None]] = {}
         self._reconnected: list[Reconnected] = []
 
@@ -190,52 +201,112 @@ class ConnectionService:
         """Register work to resume once a user (re)connects (e.g. parked scrobbles)."""
         self._reconnected.append(callback)
 
+    def _source_lock(self, user_id: str) -> asyncio.Lock:
+        return self._source_locks.setdefault(user_id, asyncio.Lock())
+
+    def _live_manager(self, user_id: str, client: TraktClient) -> TokenManager | None:
+        """The user's manager, rebound to the current client; None if absent or refused."""
+        cached = self._managers.get(user_id)
+        if cached is None or cached[1].reauth_required:
+            return None
+        generation, manager = cached
+        if generation != self._gateway.generation:
+            manager.rebind(TraktAuth(client), self._ctx.settings.redirect_uri)
+            self._managers[user_id] = (self._gateway.generation, manager)
+        return manager
+
     async def token_source(self, user_id: str) -> TokenManager | None:
-        """The user's token source, or None while not connected (re-auth, never connected)."""
+        """The user's token source, or None while not connected (re-auth, never connected).
+
+        Concurrent callers (outbox drain, sync, jobs, API) get the same manager: it is built
+        once, under the user's lock, so its refreshes are serialised.
+        """
         try:
             client = self._gateway.client()
         except NotConfigured:
             return None
-        generation = self._gateway.generation
-        cached = self._managers.get(user_id)
-        if cached is not None and cached[0] == generation and not cached[1].reauth_required:
-            return cached[1]
-        row = await asyncio.to_thread(self._row, user_id)
-        if row is None or row.state != "connected":
-            return None
-        try:
-            tokens = self._tokens_of(row)
-        except SecretDecryptError:
-            await self._mark_reauth(user_id, "the stored token cannot be read with this key")
-            return None
-        if tokens is None:
-            return None
-        manager = TokenManager(
-            TraktAuth(client),
-            tokens,
-            key=user_id,
-            redirect_uri=self._ctx.settings.redirect_uri,
-            save=lambda new: self._save_tokens(user_id, new),
-            on_reauth_required=lambda reason: self._mark_reauth(user_id, reason),
-        )
-        self._managers[user_id] = (generation, manager)
-        return manager
+        manager = self._live_manager(user_id, client)
+        if manager is not None:
+            return manager
+        async with self._source_lock(user_id):
+            manager = self._live_manager(user_id, client)  # built while we waited
+            if manager is not None:
+                return manager
+            row = await asyncio.to_thread(self._row, user_id)
+            if row is None or row.state != "connected":
+                return None
+            try:
+                tokens = self._tokens_of(row)
+            except SecretDecryptError:
+                await self._mark_reauth(user_id, "the stored token cannot be read with this key")
+                return None
+            if tokens is None:
+                return None
+            manager = TokenManager(
+                TraktAuth(client),
+                tokens,
+                key=user_id,
+                redirect_uri=self._ctx.settings.redirect_uri,
+                save=lambda new: self._save_rotated(user_id, new),
+                load=lambda: self._load_tokens(user_id),
+                on_reauth_required=lambda reason: self._mark_reauth(user_id, reason),
+            )
+            self._managers[user_id] = (self._gateway.generation, manager)
+            return manager
 
     async def _save_tokens(self, user_id: str, tokens: Tokens) -> None:
         await asyncio.to_thread(self._update, user_id, **self._token_fields(tokens))
 
+    async def _save_rotated(self, user_id: str, tokens: Tokens) -> None:
+        """A refreshed pair: written over the stored one, never into a deleted connection."""
+        await asyncio.to_thread(self._update_tokens, user_id, self._token_fields(tokens))
+
+    def _update_tokens(self, user_id: str, fields: dict[str, object]) -> None:
+        with self._ctx.session() as session, session.begin():
+            row = session.get(TraktConnection, user_id)
+            if row is None:  # disconnected while the refresh was in flight
+                return
+            for name, value in fields.items():
+                setattr(row, name, value)
+            row.updated_at = utcnow()
+            session.add(row)
+
+    async def _load_tokens(self, user_id: str) -> Tokens | None:
+        """The stored pair (None if gone or unreadable): what another refresh may have saved."""
+        row = await asyncio.to_thread(self._row, user_id)
+        if row is None:
+            return None
+        try:
+            return self._tokens_of(row)
+        except SecretDecryptError:
+            return None
+
     async def _mark_reauth(self, user_id: str, reason: str) -> None:
         log.warning("Trakt refused to refresh a token; the user must connect again")
         message = f"Trakt asks to sign in again ({reason})" if reason else "sign in again"
-        await asyncio.to_thread(self._update, user_id, state="reauth_required", last_error=message)
+        await asyncio.to_thread(self._set_reauth, user_id, message)
+
+    def _set_reauth(self, user_id: str, message: str) -> None:
+        with self._ctx.session() as session, session.begin():
+            row = session.get(TraktConnection, user_id)
+            if row is None:  # disconnected meanwhile: nothing to sign in again to
+                return
+            row.state, row.last_error, row.updated_at = "reauth_required", message, utcnow()
+            session.add(row)
 
     # ------------------------------------------------------------ connecting
 
     async def _connected(self, user_id: str, tokens: Tokens) -> None:
         """Commit the new tokens, read the profile, mark connected and resume parked work."""
-        await self._save_tokens(user_id, tokens)
-        await asyncio.to_thread(self._update, user_id, state="connected", last_error=None)
-        self._managers.pop(user_id, None)
+        async with self._source_lock(user_id):
+            cached = self._managers.get(user_id)
+            if cached is not None and not cached[1].reauth_required:
+                # the live manager takes them (after any refresh in flight) and saves them
+                await cached[1].replace(tokens)
+            else:
+                self._managers.pop(user_id, None)
+                await self._save_tokens(user_id, tokens)
+            await asyncio.to_thread(self._update, user_id, state="connected", last_error=None)
         source = await self.token_source(user_id)
         if source is not None:
             await self.refresh_profile(user_id, source)
@@ -277,7 +348,7 @@ class ConnectionService:
             raise
         except errors.TraktError as exc:
             raise ConnectError(_describe_failure(exc, "asking Trakt for a device code")) from None
-        await asyncio.to_thread(self._update, user_id, state="pending", last_error=None)
+        await asyncio.to_thread(self._begin_flow, user_id)
         previous = self._device_tasks.pop(user_id, None)
         if previous is not None:
             previous.cancel()
@@ -290,6 +361,12 @@ class ConnectionService:
             "expires_in": code.expires_in,
         }
 
+    def device_flow_open(self, user_id: str) -> bool:
+        """Whether the user's device code is still being polled. A connected person stays
+        ``connected`` meanwhile, so a dialog waits on this rather than on the state."""
+        task = self._device_tasks.get(user_id)
+        return task is not None and not task.done()
+
     async def _poll_device(
         self, user_id: str, auth: TraktAuth, device_code: str, interval: float, expires_in: float
     ) -> None:
@@ -298,24 +375,55 @@ class ConnectionService:
         except asyncio.CancelledError:
             raise
         except errors.DeviceCodeDenied:
-            await self._device_failed(user_id, "the code was denied on Trakt")
+            await self._flow_failed(user_id, "the code was denied on Trakt")
         except errors.DeviceCodeExpired:
-            await self._device_failed(user_id, "the code expired before it was entered")
+            await self._flow_failed(user_id, "the code expired before it was entered")
         except errors.DeviceFlowError as exc:
-            await self._device_failed(user_id, f"device sign-in failed: {exc}")
+            await self._flow_failed(user_id, f"device sign-in failed: {exc}")
         except errors.TraktError as exc:
-            await self._device_failed(user_id, _describe_failure(exc, "polling Trakt"))
+            await self._flow_failed(user_id, _describe_failure(exc, "polling Trakt"))
         else:
             await self._connected(user_id, tokens)
         finally:
             if self._device_tasks.get(user_id) is asyncio.current_task():
                 self._device_tasks.pop(user_id, None)
 
-    async def _device_failed(self, user_id: str, message: str) -> None:
-        row = await asyncio.to_thread(self._row, user_id)
-        # A user whose old tokens still exist stays in re-auth; a new one goes back to square one.
-        state = "reauth_required" if row is not None and row.access_token else "disconnected"
-        await asyncio.to_thread(self._update, user_id, state=state, last_error=message)
+    def _begin_flow(self, user_id: str) -> None:
+        """A sign-in starts: a connected person stays connected (on the old tokens) until it
+        succeeds; anyone else shows ``pending`` while it is open."""
+        with self._ctx.session() as session, session.begin():
+            row = session.get(TraktConnection, user_id) or TraktConnection(user_id=user_id)
+            if row.state != "connected":
+                row.state = "pending"
+            row.last_error = None
+            row.updated_at = utcnow()
+            session.add(row)
+
+    async def _flow_failed(self, user_id: str, message: str) -> None:
+        """A sign-in was denied, expired or failed: record why, and leave the state it found."""
+        current = asyncio.current_task()
+        task = self._device_tasks.get(user_id)
+        device_open = task is not None and task is not current and not task.done()
+        await asyncio.to_thread(self._end_flow, user_id, message, device_open)
+
+    def _end_flow(self, user_id: str, message: str, device_open: bool) -> None:
+        with self._ctx.session() as session, session.begin():
+            row = session.get(TraktConnection, user_id)
+            if row is None:
+                return
+            row.last_error = message
+            if row.state == "pending" and not (device_open or self._link_open(session, user_id)):
+                # back to what the flow found: re-auth if old tokens exist, else square one
+                row.state = "reauth_required" if row.access_token else "disconnected"
+            row.updated_at = utcnow()
+            session.add(row)
+
+    @staticmethod
+    def _link_open(session: Session, user_id: str) -> bool:
+        """Whether an unexpired redirect link of the user is still waiting for its callback."""
+        now = utcnow()
+        links = session.exec(select(OAuthState).where(OAuthState.user_id == user_id)).all()
+        return any((as_utc(link.expires_at) or now) > now for link in links)
 
     def authorize_url(self, user_id: str) -> str:
         """A redirect-flow URL with a fresh single-use state bound to the user."""
@@ -326,31 +434,54 @@ class ConnectionService:
             session.add(
                 OAuthState(state=state, user_id=user_id, expires_at=utcnow() + STATE_LIFETIME)
             )
-        self._update(user_id, state="pending", last_error=None)
+        self._begin_flow(user_id)
         return auth.authorize_url(state, self._ctx.settings.redirect_uri)
 
-    def _consume_state(self, state: str) -> str:
+    def _take_state(self, state: str) -> tuple[str, bool] | None:
+        """Consume a redirect state: (its user, whether it expired), or None if unknown."""
         with self._ctx.session() as session, session.begin():
             row = session.get(OAuthState, state)
             if row is None:
-                raise ConnectError("unknown or already used state: start the connection again")
+                return None
             session.delete(row)
             expires_at = as_utc(row.expires_at)
-            if expires_at is None or expires_at < utcnow():
-                raise ConnectError("the sign-in link expired: start the connection again")
-            return row.user_id
+            return row.user_id, expires_at is None or expires_at < utcnow()
+
+    async def _consume_state(self, state: str) -> str:
+        taken = await asyncio.to_thread(self._take_state, state)
+        if taken is None:
+            raise ConnectError("unknown or already used state: start the connection again")
+        user_id, expired = taken
+        if expired:
+            message = "the sign-in link expired: start the connection again"
+            await self._flow_failed(user_id, message)
+            raise ConnectError(message)
+        return user_id
 
     async def finish_redirect(self, code: str, state: str) -> str:
         """Handle ``/oauth/trakt/callback``: check the state, exchange the code. Returns user id."""
-        user_id = await asyncio.to_thread(self._consume_state, state)
+        user_id = await self._consume_state(state)
         try:
             tokens = await self._gateway.auth().exchange_code(code, self._ctx.settings.redirect_uri)
         except errors.TraktError as exc:
             message = _describe_failure(exc, "exchanging the code with Trakt")
-            await self._device_failed(user_id, message)
+            await self._flow_failed(user_id, message)
             raise ConnectError(message) from None
         await self._connected(user_id, tokens)
         return user_id
+
+    async def refuse_redirect(self, state: str, error: str) -> str:
+        """Handle a callback with ``error`` (e.g. ``access_denied``): the state is used up, the
+        reason recorded; the connection keeps the state it had. Returns the message to show."""
+        message = (
+            "the sign-in was denied on Trakt"
+            if error == "access_denied"
+            else f"Trakt did not authorise: {error}"
+        )
+        taken = await asyncio.to_thread(self._take_state, state) if state else None
+        if taken is not None:
+            await self._flow_failed(taken[0], message)
+        return message
 
     async def disconnect(self, user_id: str) -> None:
         """Revoke the token at Trakt (best effort) and delete it locally."""
@@ -368,8 +499,9 @@ class ConnectionService:
                 await self._gateway.auth().revoke(tokens.access_token)
             except errors.TraktError as exc:
                 log.warning("revoking the token at Trakt failed (deleted locally anyway): %s", exc)
-        self._managers.pop(user_id, None)
-        await asyncio.to_thread(self._forget, user_id)
+        async with self._source_lock(user_id):
+            self._managers.pop(user_id, None)
+            await asyncio.to_thread(self._forget, user_id)
 
     def _forget(self, user_id: str) -> None:
         with self._ctx.session() as session, session.begin():
@@ -378,7 +510,8 @@ class ConnectionService:
                 session.delete(row)
 
     def reset_interrupted(self) -> None:
-        """At startup: device polling died with the previous process."""
+        """At startup: device polling died with the previous process. Only people who were not
+        connected show ``pending`` (a connected person stays connected during a sign-in)."""
         with Session(self._ctx.engine) as session, session.begin():
             query = select(TraktConnection).where(TraktConnection.state == "pending")
             for row in session.exec(query).all():

@@ -1,4 +1,8 @@
-"""``GET /oauth/trakt/callback``: where Trakt sends the browser back in the redirect flow."""
+"""``GET /oauth/trakt/callback``: where Trakt sends the browser back in the redirect flow.
+
+A callback with ``error`` (the person clicked "deny", or Trakt failed) uses up its ``state`` and
+records the reason on the connection, which keeps its state: a connected person stays connected.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,9 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from .connections import ConnectError, ConnectionService
+
+# Trakt's `error` parameter is short (e.g. "access_denied"); anything longer is cut.
+MAX_ERROR_LENGTH = 100
 
 PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>trakt-plugin</title>
 <link rel="icon" href="/assets/icon.svg"></head>
@@ -27,13 +34,12 @@ async def oauth_callback(request: Request) -> Response:
     service: ConnectionService = request.app.state.context.services["connections"]
     code = request.query_params.get("code")
     state = request.query_params.get("state")
-    if request.query_params.get("error"):
-        return _answer(
-            request,
-            400,
-            "Not connected",
-            f"Trakt did not authorise: {request.query_params['error'][:100]}",
-        )
+    error = request.query_params.get("error")
+    if error:
+        # denied (or failed) on Trakt: the link is used up and the reason recorded; a working
+        # connection stays as it was
+        message = await service.refuse_redirect(state or "", error[:MAX_ERROR_LENGTH])
+        return _answer(request, 400, "Not connected", message)
     if not code or not state:
         return _answer(request, 400, "Not connected", "the callback needs code and state")
     try:

@@ -16,7 +16,8 @@ or ``python -m tests.fake_trakt --port 8788`` (prints the app credentials and a 
 Steering it (all on `FakeTrakt`):
 
 * users and tokens: `add_user`, `set_vip`, `issue_tokens(username, lifetime=)`, `expire_tokens`,
-  `token_lifetime`; `refreshes`, `refresh_reuse` (refresh tokens presented twice), `revoked`;
+  `token_lifetime`, `refresh_delay` (a slow refresh); `refreshes`, `refresh_reuse` (refresh
+  tokens presented twice), `revoked`;
 * device flow: `approve(user_code, username)`, `deny`, `expire_device_code`,
   `device_expires_in`, `device_interval`, `enforce_poll_interval` (429 when polled too fast);
 * code flow: `mint_auth_code(username, redirect_uri)` (the user clicked "allow");

@@ -332,6 +332,8 @@ async def token(ctx: Ctx) -> Response:
         code.used = True
         return JSONResponse(fake.issue_tokens(code.username).response())
     if grant_type == "refresh_token":
+        if fake.refresh_delay:  # a slow refresh: concurrent callers pile up behind it
+            await asyncio.sleep(fake.refresh_delay)
         presented = str(body.get("refresh_token"))
         old = fake.refresh_tokens.get(presented)
         if old is None or old.revoked:

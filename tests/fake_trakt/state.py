@@ -270,6 +270,7 @@ class FakeTrakt:
         self.device_interval = DEVICE_INTERVAL
         self.enforce_poll_interval = False
         self.hang_seconds = 3600.0
+        self.refresh_delay = 0.0  # seconds a refresh waits before Trakt checks the token
         self.blocked_user_agents: list[str] = list(BLOCKED_USER_AGENTS)
         # state
         self.users: dict[str, FakeUser] = {}

@@ -216,7 +216,8 @@ async def test_refused_refresh_requires_reauth_and_stops_calling(
     assert len(saver.reauth) == 1
 
     issued = fake.issue_tokens("alice")
-    user.replace(Tokens(issued.access_token, issued.refresh_token, issued.created_at, 3600))
+    await user.replace(Tokens(issued.access_token, issued.refresh_token, issued.created_at, 3600))
+    assert not user.reauth_required and saver.saved[-1] == user.tokens
     assert (await client.user_settings(user)).user.username == "alice"
 
 
@@ -232,6 +233,98 @@ async def test_refresh_refused_after_401_requires_reauth(
         await client.last_activities(user)
     assert [r.status for r in fake.requests] == [401, 400]
     assert saver.reauth
+
+
+class Store:
+    """One stored token pair shared by managers, like the connection row of a shared store."""
+
+    def __init__(self) -> None:
+        self.pair: Tokens | None = None
+        self.saves = 0
+
+    async def save(self, tokens: Tokens) -> None:
+        self.pair = tokens
+        self.saves += 1
+
+    async def load(self) -> Tokens | None:
+        return self.pair
+
+
+@pytest.mark.asyncio
+async def test_refresh_refused_after_another_manager_rotated_uses_the_stored_pair(
+    fake: FakeTrakt, client: TraktClient, clock: FakeClock
+) -> None:
+    """Refresh tokens are single-use: the manager that loses the race reads the pair the other
+    one saved instead of asking the person to sign in again."""
+    store, saver = Store(), Saver()
+    issued = fake.issue_tokens("alice", lifetime=30)
+    tokens = Tokens(issued.access_token, issued.refresh_token, issued.created_at, 30)
+    store.pair = tokens
+    managers = [
+        TokenManager(
+            TraktAuth(client),
+            tokens,
+            key="alice",
+            redirect_uri="urn:ietf:wg:oauth:2.0:oob",
+            save=store.save,
+            load=store.load,
+            on_reauth_required=saver.on_reauth,
+            clock=clock,
+        )
+        for _ in range(2)
+    ]
+    clock.advance(31)
+    fake.refresh_delay = 0.05  # both refreshes are in flight at once
+    answers = await asyncio.gather(*(client.user_settings(m) for m in managers))
+    assert [a.user.username for a in answers] == ["alice", "alice"]
+    assert fake.refreshes == 1 and len(fake.refresh_reuse) == 1  # Trakt refused the loser
+    assert saver.reauth == [] and not any(m.reauth_required for m in managers)
+    assert managers[0].tokens == managers[1].tokens == store.pair and store.saves == 1
+
+
+@pytest.mark.asyncio
+async def test_refresh_refused_with_the_stored_pair_unchanged_requires_reauth(
+    fake: FakeTrakt, client: TraktClient, clock: FakeClock
+) -> None:
+    store, saver = Store(), Saver()
+    issued = fake.issue_tokens("alice", lifetime=30)
+    tokens = Tokens(issued.access_token, issued.refresh_token, issued.created_at, 30)
+    store.pair = tokens
+    user = TokenManager(
+        TraktAuth(client),
+        tokens,
+        key="alice",
+        redirect_uri="urn:ietf:wg:oauth:2.0:oob",
+        save=store.save,
+        load=store.load,
+        on_reauth_required=saver.on_reauth,
+        clock=clock,
+    )
+    fake.refresh_tokens.clear()  # Trakt forgot it: a real refusal, nobody rotated the pair
+    clock.advance(31)
+    with pytest.raises(errors.ReauthRequired):
+        await client.user_settings(user)
+    assert user.reauth_required and len(saver.reauth) == 1
+
+
+@pytest.mark.asyncio
+async def test_replace_waits_for_a_refresh_in_flight(
+    fake: FakeTrakt, client: TraktClient, clock: FakeClock
+) -> None:
+    """A reconnect's new pair is not overwritten by a rotated old pair saved after it."""
+    saver = Saver()
+    user = connect(fake, client, clock, lifetime=30, saver=saver)
+    clock.advance(25)
+    fake.refresh_delay = 0.05
+    issued = fake.issue_tokens("alice")
+    new = Tokens(issued.access_token, issued.refresh_token, issued.created_at, issued.expires_in)
+    call = asyncio.create_task(client.user_settings(user))
+    while not fake.requests_to("/oauth/token"):
+        await asyncio.sleep(0.001)  # the refresh is at Trakt now
+    await user.replace(new)
+    await call
+    assert fake.refreshes == 1
+    assert user.tokens == new and saver.saved[-1] == new and len(saver.saved) == 2
 
 
 @pytest.mark.asyncio

@@ -6,7 +6,9 @@ Trakt's device flow is its own (paths and statuses of docs §2.5), not RFC 8628.
 
 `TokenManager` is the token source of one connection: it refreshes ahead of expiry and once
 after a 401, never twice at once, saves the rotated pair (through an injected callback) before
-anyone uses it, and stops at "re-authorisation required" when Trakt refuses the refresh token.
+anyone uses it, and stops at "re-authorisation required" when Trakt refuses the refresh token —
+unless the stored pair (read through another injected callback) shows that another refresh for
+the same connection has just rotated it, in which case that pair is used instead.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ SLOW_DOWN_FACTOR = 2
 Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
 SaveTokens = Callable[["Tokens"], Awaitable[None]]
+LoadTokens = Callable[[], Awaitable["Tokens | None"]]
 OnReauth = Callable[[str], Awaitable[None]]
 
 
@@ -212,6 +215,7 @@ class TokenManager:
         key: str,
         redirect_uri: str,
         save: SaveTokens,
+        load: LoadTokens | None = None,
         on_reauth_required: OnReauth | None = None,
         clock: Clock = time.time,
     ) -> None:
@@ -220,6 +224,7 @@ class TokenManager:
         self._key = key
         self._redirect_uri = redirect_uri
         self._save = save
+        self._load = load
         self._on_reauth = on_reauth_required
         self._clock = clock
         self._lock = asyncio.Lock()
@@ -242,11 +247,20 @@ class TokenManager:
     def reauth_required(self) -> bool:
         return self._reauth_reason is not None
 
-    def replace(self, tokens: Tokens) -> None:
-        """New tokens after the user connected again; leaves the re-auth state."""
-        self._tokens = tokens
-        self._unsaved = None
-        self._reauth_reason = None
+    def rebind(self, auth: TraktAuth, redirect_uri: str) -> None:
+        """Use a rebuilt client (new secret, proxy or host) from now on; the tokens stay."""
+        self._auth = auth
+        self._redirect_uri = redirect_uri
+
+    async def replace(self, tokens: Tokens) -> None:
+        """New tokens after the user connected again: saved, then current; leaves re-auth.
+
+        Waits for a refresh in flight, so its rotated pair cannot overwrite the new one.
+        """
+        async with self._lock:
+            self._unsaved = None
+            await self._commit(tokens)
+            self._reauth_reason = None
 
     async def access_token(self) -> str:
         """A valid access token, refreshed first when under a quarter of its life is left."""
@@ -278,6 +292,9 @@ class TokenManager:
             try:
                 new = await self._auth.refresh(current.refresh_token, self._redirect_uri)
             except errors.ReauthRequired as exc:
+                rotated = await self._rotated_elsewhere(current)
+                if rotated is not None:
+                    return rotated
                 self._reauth_reason = exc.reason
                 if self._on_reauth is not None:
                     await self._on_reauth(exc.reason)
@@ -290,6 +307,19 @@ class TokenManager:
             self._unsaved = new
             await self._commit(new)
             return new
+
+    async def _rotated_elsewhere(self, refused: Tokens) -> Tokens | None:
+        """The stored pair, when another refresh for this connection rotated it since we read
+        it (its refresh token differs from the refused one): Trakt refused ours because it had
+        just been used, not because the user must sign in again."""
+        if self._load is None:
+            return None
+        stored = await self._load()
+        if stored is None or stored.refresh_token == refused.refresh_token:
+            return None
+        self._tokens = stored
+        self._unsaved = None
+        return stored
 
     async def _commit(self, tokens: Tokens) -> None:
         """Persist the rotated pair, then make it current (the old refresh token is dead)."""
