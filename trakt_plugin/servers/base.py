@@ -28,8 +28,10 @@ SERVER_KINDS: tuple[ServerKind, ...] = get_args(ServerKind)
 # Libraries are read in pages of at least this many items (SPEC §12 "Cost"): never one request
 # per item. 500 keeps a page's answer small enough to parse quickly on a Raspberry Pi.
 PAGE_SIZE = 500
-# Seconds before a request to a media server gives up (a LAN server answers in milliseconds).
-DEFAULT_TIMEOUT = 15.0
+# Seconds before a request to a media server gives up (a LAN server answers in milliseconds),
+# and before a connection attempt does (a stopped or blackholed host must not hold an API call).
+DEFAULT_TIMEOUT = 10.0
+CONNECT_TIMEOUT = 5.0
 # Reasons go into the store and API answers: bounded.
 MAX_REASON_CHARS = 300
 MASK = "****"

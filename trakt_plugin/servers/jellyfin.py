@@ -48,6 +48,7 @@ from trakt_plugin.events.parsers._common import (
 )
 
 from .base import (
+    CONNECT_TIMEOUT,
     DEFAULT_TIMEOUT,
     PAGE_SIZE,
     AccountIdentity,
@@ -113,8 +114,9 @@ class JellyfinClient:
                 f'MediaBrowser Client="{CLIENT_NAME}", Device="{CLIENT_NAME}", '
                 f'DeviceId="{device_id}", Version="{__version__}", Token="{token}"'
             )
+        limits = httpx.Timeout(timeout, connect=min(timeout, CONNECT_TIMEOUT))
         self._http = httpx.Client(
-            base_url=base, headers=headers, timeout=timeout, transport=transport
+            base_url=base, headers=headers, timeout=limits, transport=transport
         )
 
     # ------------------------------------------------------------ the funnel

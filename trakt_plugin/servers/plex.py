@@ -28,6 +28,7 @@ from trakt_plugin.events.model import MediaType, ShowInfo
 from trakt_plugin.events.parsers._common import year_from
 
 from .base import (
+    CONNECT_TIMEOUT,
     DEFAULT_TIMEOUT,
     PAGE_SIZE,
     AccountIdentity,
@@ -160,8 +161,10 @@ class PlexClient:
         """A new connection (``GET /``) with ``token``."""
 
         def connect() -> PlexServer:
+            # requests takes (connect, read): a dead host fails fast, a slow page may take long.
+            timeout = (min(self._timeout, CONNECT_TIMEOUT), self._timeout)
             return PlexServer(  # type: ignore[no-untyped-call]
-                self._url, token, session=self._session, timeout=self._timeout
+                self._url, token, session=self._session, timeout=timeout
             )
 
         return self._call(connect, "connect")
