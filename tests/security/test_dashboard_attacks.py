@@ -193,6 +193,10 @@ def test_a_cookie_planted_before_login_never_becomes_a_session(
     assert cookie["httpOnly"] is True and cookie["sameSite"] == "Lax"
     assert dashboard_status(service, planted) in (302, 307)
     assert dashboard_status(service, issued) == 200
+    # A signed-in browser may read the API docs; the planted id may not.
+    docs = f"{service.url}/api/v1/docs"
+    assert httpx.get(docs, cookies={COOKIE: issued}).status_code == 200
+    assert httpx.get(docs, cookies={COOKIE: planted}).status_code == 401
 
 
 def test_a_password_change_by_environment_ends_every_session(

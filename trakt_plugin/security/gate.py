@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable, Iterable
 
@@ -91,7 +92,7 @@ class SecurityGate:
         await self.app(scope, receive, _with_security_headers(send))
 
     async def _api(self, scope: Scope, receive: Receive, send: Send, headers: Headers) -> None:
-        if not self._authorised(scope, headers):
+        if not await self._authorised(scope, headers):
             await _answer(
                 send, 401, "missing or invalid bearer token", [(b"www-authenticate", b"Bearer")]
             )
@@ -116,12 +117,13 @@ class SecurityGate:
                 break
         await self.app(scope, _replay(b"".join(chunks), receive), _with_security_headers(send))
 
-    def _authorised(self, scope: Scope, headers: Headers) -> bool:
+    async def _authorised(self, scope: Scope, headers: Headers) -> bool:
         scheme, _, token = headers.get("authorization", "").partition(" ")
         if scheme.lower() == "bearer" and same_secret(token.strip(), self.api_token()):
             return True
         if scope.get("method") == "GET" and scope.get("path") in BROWSER_READABLE:
-            return self.session_valid(_cookie(headers, COOKIE_NAME))
+            # A store read: off the event loop.
+            return await asyncio.to_thread(self.session_valid, _cookie(headers, COOKIE_NAME))
         return False
 
 
