@@ -38,7 +38,7 @@ ENTRY = WatchlistEntry.__table__  # type: ignore[attr-defined]
 # datetimes, as its cursors and ``since`` compare) plus the runtime.
 _PLAY = sa.table(
     "play",
-    *(sa.column(column.name, column.type) for column in repo.PLAY.columns),
+    *(sa.column(c.name, c.type) for c in repo.PLAY.columns if c.name != "runtime"),
     sa.column("runtime", sa.Integer),
 )
 
