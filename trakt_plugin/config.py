@@ -160,6 +160,13 @@ def check_server_url(value: str) -> str:
         raise ValueError("must be an http:// or https:// URL with a host") from None
     if parts.scheme not in ("http", "https") or not host:
         raise ValueError("must be an http:// or https:// URL with a host")
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        try:
+            host.encode("idna")  # empty or over-long labels cannot be looked up
+        except UnicodeError:
+            raise ValueError("must have a valid host name") from None
     if parts.username or parts.password or "@" in parts.netloc:
         raise ValueError("must not hold a user name or password (the token has its own field)")
     if parts.query or parts.fragment or "?" in text or "#" in text:

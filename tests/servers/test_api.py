@@ -103,6 +103,8 @@ async def test_a_token_that_is_not_the_owners_is_unauthorized(api: ApiRig, plex:
         ({"url": "plex.local:32400"}, "url"),
         ({"url": "http://host:32400/?X-Plex-Token=abc"}, "url"),
         ({"url": "http://user:pw@host"}, "url"),
+        ({"url": "http://a..b:8096"}, "url"),
+        ({"url": "http://" + "a" * 64 + ".lan"}, "url"),
         ({"url": 5}, "url"),
         ({"name": ""}, "name"),
         ({"name": "   "}, "name"),

@@ -115,8 +115,10 @@ class JellyfinClient:
                 f'DeviceId="{device_id}", Version="{__version__}", Token="{token}"'
             )
         limits = httpx.Timeout(timeout, connect=min(timeout, CONNECT_TIMEOUT))
+        # trust_env off: no proxy variables or .netrc from the environment (the settings object
+        # is the only reader of the environment; a LAN server is reached directly).
         self._http = httpx.Client(
-            base_url=base, headers=headers, timeout=limits, transport=transport
+            base_url=base, headers=headers, timeout=limits, transport=transport, trust_env=False
         )
 
     # ------------------------------------------------------------ the funnel
@@ -128,6 +130,12 @@ class JellyfinClient:
             response = self._http.request(method, path, params=dict(params or {}))
         except httpx.TimeoutException:
             raise ServerUnreachable(f"cannot reach the {self._label} server: timed out") from None
+        except (httpx.InvalidURL, UnicodeError) as exc:
+            # A host name IDNA refuses (httpx checks it only when connecting).
+            raise ServerUnreachable(
+                f"cannot reach the {self._label} server: the URL cannot be used "
+                f"({type(exc).__name__})"
+            ) from None
         except httpx.TransportError as exc:
             problem = "connection refused" if "refused" in str(exc).lower() else "no connection"
             if isinstance(exc, httpx.ConnectError) and "ssl" in str(exc).lower():

@@ -112,7 +112,12 @@ class PlexClient:
         self._account_tokens = dict(account_tokens or {})
         self._timeout = timeout
         self._page_size = max(page_size, 1)
-        self._session = session or requests.Session()
+        if session is None:
+            session = requests.Session()
+            # No proxy variables or .netrc from the environment (the settings object is the only
+            # reader of the environment; a LAN server is reached directly).
+            session.trust_env = False
+        self._session = session
         self._servers: dict[str, PlexServer] = {}
 
     # ------------------------------------------------------------ the funnel

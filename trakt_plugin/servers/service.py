@@ -32,6 +32,7 @@ from .base import (
     ServerAccount,
     ServerError,
     ServerUnauthorized,
+    ServerUnreachable,
     redact,
 )
 from .jellyfin import Flavour, JellyfinClient
@@ -316,7 +317,13 @@ class ServerService:
     @contextlib.contextmanager
     def client(self, server_id: str) -> Iterator[MediaServerClient]:
         """A connected client for one server; blocking: use it inside a worker thread."""
-        client = self._factory(self._connection(server_id))
+        connection = self._connection(server_id)
+        try:
+            client = self._factory(connection)
+        except ServerError:
+            raise
+        except Exception as exc:  # a URL the HTTP library cannot even hold
+            raise ServerUnreachable(f"cannot use the server's URL ({type(exc).__name__})") from None
         try:
             yield client
         finally:
