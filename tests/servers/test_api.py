@@ -16,6 +16,7 @@ from tests.servers.conftest import (
     api_client,
     build_rig,
 )
+from trakt_plugin.servers.service import ServerService
 from trakt_plugin.store.models import MediaServer, ServerAccountToken
 
 SERVER_KEYS = {
@@ -363,3 +364,39 @@ async def test_jellyfin_and_emby_servers_and_their_accounts(
     )
     assert own_token.status_code == 409 and "API key" in own_token.json()["error"]
     assert JELLYFIN_KEY not in (await api.client.get("/api/v1/servers")).text
+
+
+async def test_the_wrong_kind_of_server_says_so(api: ApiRig, plex: PlexRig) -> None:
+    """A Plex URL entered as Jellyfin (and the other way round) is not 'ok'."""
+    as_jellyfin = await _add(api, plex.url, plex.fake.owner_token, kind="jellyfin")
+    assert as_jellyfin["state"] != "ok"
+    assert as_jellyfin["last_error"]
+
+
+async def test_an_answer_no_rule_foresaw_is_a_state_not_a_500(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    class Broken:
+        kind = "plex"
+
+        def info(self) -> None:
+            raise RuntimeError("secret-in-a-message")
+
+        def accounts(self) -> None:
+            raise KeyError("secret-in-a-message")
+
+        def close(self) -> None:
+            pass
+
+    ctx, _, root = build_rig(tmp_path / "data")
+    ctx.services["servers"] = ServerService(ctx, client_factory=lambda _: Broken())  # type: ignore[arg-type,return-value]
+    async with api_client(root) as client:
+        body = {"kind": "plex", "name": "x", "url": "http://h:32400", "token": "tok-123"}
+        created = await client.post("/api/v1/servers", json=body)
+        assert created.status_code == 201
+        assert created.json()["state"] == "unreachable"
+        assert "RuntimeError" in created.json()["last_error"]
+        accounts = await client.get(f"/api/v1/servers/{created.json()['id']}/accounts")
+        assert accounts.status_code == 502 and "KeyError" in accounts.json()["error"]
+    assert "secret-in-a-message" not in caplog.text
+    ctx.engine.dispose()

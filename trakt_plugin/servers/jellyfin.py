@@ -175,7 +175,7 @@ class JellyfinClient:
             if not isinstance(data, dict):
                 raise ServerError(f"{self._label} answered an unexpected shape ({path})")
             body = lower_keys(data)
-            items = [item for item in body.get("items") or [] if isinstance(item, dict)]
+            items = [item for item in _list(body.get("items")) if isinstance(item, dict)]
             if items:
                 yield items
             start += len(items)
@@ -189,7 +189,14 @@ class JellyfinClient:
 
     def info(self) -> ServerInfo:
         """``GET /System/Info`` (needs a valid token, so this is the check)."""
-        data = self._request("GET", "/System/Info")
+        try:
+            data = self._request("GET", "/System/Info")
+        except ServerError as exc:
+            if type(exc) is ServerError and exc.status in (400, 404, 405):
+                raise ServerError(
+                    f"{exc.reason}: is this a {self._label} server?", status=exc.status
+                ) from None
+            raise
         body = lower_keys(data) if isinstance(data, dict) else {}
         server_id = body.get("id")
         if not isinstance(server_id, str) or not server_id:
@@ -206,7 +213,7 @@ class JellyfinClient:
         if self.kind == "emby":
             try:
                 data = self._request("GET", "/Users/Query")
-                users = (lower_keys(data).get("items") or []) if isinstance(data, dict) else []
+                users = _list(lower_keys(data).get("items")) if isinstance(data, dict) else []
             except ServerError as exc:
                 # API keys sometimes get 403 on one of the two (docs §4); a 401 is the token.
                 if exc.status not in (403, 404):
@@ -374,6 +381,11 @@ def format_date_played(at: datetime) -> str:
     """``yyyyMMddHHmmss`` in UTC (naive values are taken as UTC)."""
     moment = at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
     return moment.strftime(DATE_PLAYED_FORMAT)
+
+
+def _list(value: object) -> list[Any]:
+    """A JSON array, or nothing (a server answering another shape lists nothing)."""
+    return value if isinstance(value, list) else []
 
 
 def _key(value: str) -> str:

@@ -131,7 +131,7 @@ class PlexClient:
                 f"Plex refused the token ({what}: HTTP 401)", status=401
             ) from None
         except NotFound:
-            raise ServerError(f"Plex has no such thing ({what}: HTTP 404)", status=404) from None
+            raise ServerError(f"Plex answered HTTP 404 ({what})", status=404) from None
         except BadRequest as exc:
             status = _status_of(exc)
             if status == 403:
@@ -223,7 +223,14 @@ class PlexClient:
 
     def info(self) -> ServerInfo:
         """A fresh check (``GET /``) with the server token."""
-        server = self._open(self._token)
+        try:
+            server = self._open(self._token)
+        except ServerError as exc:
+            if type(exc) is ServerError and exc.status in (400, 404, 405):
+                raise ServerError(
+                    f"{exc.reason}: is this a Plex server?", status=exc.status
+                ) from None
+            raise
         self._servers[OWNER_ACCOUNT_ID] = server
         machine = getattr(server, "machineIdentifier", None)
         if not machine:

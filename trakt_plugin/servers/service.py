@@ -352,6 +352,10 @@ class ServerService:
                 client.accounts()  # every feature needs the accounts: the token must list them
         except ServerError as exc:
             error = exc
+        except ServerServiceError:
+            raise
+        except Exception as exc:  # an answer no connector rule foresaw: still a state
+            error = _unexpected(server_id, exc)
         with self._ctx.session() as session, session.begin():
             server = self._row(session, server_id)
             if error is not None:
@@ -384,6 +388,10 @@ class ServerService:
         except ServerError as exc:
             self._record_failure(server_id, exc)
             raise UpstreamFailed(exc.reason) from None
+        except ServerServiceError:
+            raise
+        except Exception as exc:
+            raise UpstreamFailed(_unexpected(server_id, exc).reason) from None
         with self._ctx.session() as session:
             return [self._view(session, account) for account in accounts]
 
@@ -474,6 +482,13 @@ class ServerService:
                 f"server {server.name!r} is configured in the YAML file "
                 "(integrations.trakt.servers): change or remove it there"
             )
+
+
+def _unexpected(server_id: str, exc: Exception) -> ServerError:
+    """A failure outside the connectors' error tree, logged by type only (a message could
+    quote a request, and so a token)."""
+    log.error("media server %s: unexpected %s", server_id, type(exc).__name__)
+    return ServerError(f"the server gave an answer that cannot be used ({type(exc).__name__})")
 
 
 def _decrypt_or_none(ctx: AppContext, ciphertext: str) -> str | None:
