@@ -111,6 +111,7 @@ class SyncSettings(Section):
     # SPEC §12: watched state with media servers in scheduled runs; Plex ratings both ways.
     server_watched: bool = True
     server_ratings: bool = True
+    full_import_every: int = Field(604800, ge=3600, description="Seconds between full re-reads")
 
 
 class MetadataSettings(Section):

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import FakeTraktServer, Service, connect_user, wait_until
+from tests.conftest import WEBHOOK_TOKEN, FakeTraktServer, Service, connect_user, wait_until
 
 # The service spaces a user's POSTs this far apart; the fake enforces the same interval (429
 # otherwise), so tests stay fast and still prove the spacing.
@@ -158,3 +158,41 @@ def local_play(play: Any, *, shift: float = 30.0, ids: str = "all") -> dict[str,
             "episode": {"season": item.season, "number": item.number, "ids": episode_ids},
         }
     return {**body, "watched_at": iso(play.watched_at + shift), "source": "plex"}
+
+
+# The Revenge account whose webhooks are Ann's (see link_revenge).
+REVENGE_ID = "ann-revenge"
+MATRIX = {"title": "The Matrix", "year": 1999, "ids": {"imdb": "tt0133093", "tmdb": 603}}
+INCEPTION = {"title": "Inception", "year": 2010, "ids": {"imdb": "tt1375666", "tmdb": 27205}}
+
+
+def link_revenge(world: SyncWorld) -> None:
+    """Ann's Revenge account: her webhooks become live scrobbles."""
+    with world.api() as api:
+        answer = api.post(
+            f"/api/v1/users/{world.user_id}/identities",
+            json={"source": "revenge", "external_id": REVENGE_ID},
+        )
+    assert answer.status_code == 201, answer.text
+
+
+def webhook(world: SyncWorld, event: str, movie: dict[str, Any], **fields: Any) -> None:
+    """One Revenge webhook of Ann's for ``movie`` (SPEC §5)."""
+    body = {"event": event, "user_id": REVENGE_ID, "content_type": "movie",
+            "content_id": movie["ids"]["imdb"], "movie": movie, **fields}  # fmt: skip
+    with world.api() as api:
+        answer = api.post(
+            "/webhooks/revenge", json=body, headers={"X-Webhook-Token": WEBHOOK_TOKEN}
+        )
+    assert answer.status_code == 202, answer.text
+
+
+def outbox(world: SyncWorld, status: str | None = None) -> list[dict[str, Any]]:
+    """Ann's outbox rows (newest first)."""
+    params: dict[str, Any] = {"user_id": world.user_id, "limit": 1000}
+    if status is not None:
+        params["status"] = status
+    with world.api() as api:
+        answer = api.get("/api/v1/scrobbles", params=params)
+    assert answer.status_code == 200, answer.text
+    return list(answer.json()["items"])

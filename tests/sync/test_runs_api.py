@@ -3,7 +3,16 @@ one run per user."""
 
 from __future__ import annotations
 
-from tests.sync.conftest import SyncWorld, local_play, post_plays
+from tests.sync.conftest import (
+    INCEPTION,
+    MATRIX,
+    SyncWorld,
+    link_revenge,
+    local_play,
+    outbox,
+    post_plays,
+    webhook,
+)
 
 
 def test_a_run_outlasts_more_429s_than_the_client_retries(world: SyncWorld) -> None:
@@ -150,3 +159,58 @@ def test_ratings_import_then_nothing_to_do(world: SyncWorld) -> None:
     assert sorted(i["item"]["rating"] for i in run["items"]) == [7, 9]
     assert not fake.requests_to("/sync/ratings", "POST")
     assert world.sync("ratings", "bidirectional")["requests"] == 1
+
+
+def test_a_discarded_scrobble_is_never_exported(world: SyncWorld) -> None:
+    """Discard (API or dashboard) keeps the play in the ledger and off Trakt (SPEC §7)."""
+    from tests.conftest import wait_until
+
+    fake = world.fake.state
+    link_revenge(world)
+    fake.fail_next(1, 422, method="POST", path="/sync/history")  # the live add goes dead
+    webhook(world, "watched", MATRIX, occurred_at="2026-03-01T20:00:00Z")
+    (row,) = wait_until(lambda: outbox(world, "dead"), what="the dead history add")
+    with world.api() as api:
+        assert api.delete(f"/api/v1/scrobbles/{row['id']}").status_code == 204
+    webhook(world, "watched", INCEPTION, occurred_at="2026-03-02T20:00:00Z")
+    wait_until(lambda: outbox(world, "sent"), what="the other play sent")
+    assert len(world.ledger()) == 2  # kept for the record
+
+    run = world.sync("history", "bidirectional")
+
+    assert run["status"] == "succeeded", run["error"]
+    assert run["counts"]["added"] == 0
+    assert [p.item.title for p in fake.history("ann")] == ["Inception"]
+    # the two live adds (the refused one, the other play), and nothing from the sync
+    assert [r.status for r in fake.requests_to("/sync/history", "POST")] == [422, 201]
+    again = world.sync("history", "export")
+    assert again["counts"]["added"] == 0 and fake.history("ann")[0].item.title == "Inception"
+
+
+def test_the_runs_list_shows_each_runs_first_items(world: SyncWorld) -> None:
+    fake = world.fake.state
+    fake.seed_history("ann", 30)
+    run = world.sync("history", "import")
+    assert run["counts"]["imported"] == 30
+    with world.api() as api:
+        listed = api.get("/api/v1/sync/runs", params={"user_id": world.user_id}).json()
+        (first,) = listed["items"]
+        assert first["id"] == run["id"]
+        assert len(first["items"]) == 20  # the first items, bounded
+        assert first["items"] == run["items"][:20]
+        rest = api.get(
+            f"/api/v1/sync/runs/{run['id']}", params={"items_cursor": first["items_next_cursor"]}
+        ).json()
+        assert first["items"] + rest["items"] == run["items"]
+        assert rest["items_next_cursor"] is None
+
+        for path, params, field in (
+            ("/api/v1/sync/runs", {"cursor": "garbage"}, "cursor"),
+            ("/api/v1/sync/runs", {"cursor": "-5"}, "cursor"),
+            (f"/api/v1/sync/runs/{run['id']}", {"items_cursor": "garbage"}, "items_cursor"),
+            (f"/api/v1/sync/runs/{run['id']}", {"items_limit": "-1"}, "items_limit"),
+        ):
+            answer = api.get(path, params=params)
+            assert answer.status_code == 422, (path, params, answer.text)
+            assert set(answer.json()) == {"error", "field"}
+            assert answer.json()["field"] == field

@@ -22,6 +22,9 @@ router = APIRouter(tags=["sync"], responses=ERRORS)
 RUN = SyncRun.__table__  # type: ignore[attr-defined]
 # Items shown with a run by default; a 20,000-play import pages through ?items_cursor=.
 DEFAULT_RUN_ITEMS = 1000
+# Items shown with each run of the list (§9.1: a run carries "items"); the rest are read with
+# GET /sync/runs/{run_id}, from the run's items_next_cursor.
+LIST_RUN_ITEMS = 20
 
 
 class SyncRequest(BaseModel):
@@ -119,14 +122,15 @@ def list_runs(
     limit: Limit = 100,
     cursor: Cursor = None,
 ) -> RunList:
-    """Runs, newest first (each with its first items; read one run for all of them)."""
+    """Runs, newest first, each with its first 20 items (``items_next_cursor`` is set when it
+    has more: read the run itself with ``?items_cursor=`` for the rest)."""
     offset = integer_cursor(cursor) or 0
     query = sa.select(RUN).order_by(RUN.c.created_at.desc()).offset(offset).limit(limit + 1)
     if user_id is not None:
         query = query.where(RUN.c.user_id == user_id)
     with ctx.engine.connect() as conn:
         rows = list(conn.execute(query))
-        items = [run_public(conn, row, items_limit=0) for row in rows[:limit]]
+        items = [run_public(conn, row, items_limit=LIST_RUN_ITEMS) for row in rows[:limit]]
     return RunList(items=items, next_cursor=str(offset + limit) if len(rows) > limit else None)
 
 

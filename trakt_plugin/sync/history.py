@@ -4,7 +4,11 @@ Plan → apply, page by page or batch by batch:
 
 * import reads ``/sync/history?extended=full`` (pages of 250, up to the run's start time so the
   pages stay put while new plays arrive); a play whose history id the ledger knows is skipped,
-  one that matches an unlinked local play links it, the rest become ledger plays;
+  one that matches an unlinked local play links it, the rest become ledger plays. How much it
+  reads (:func:`read_mode`, SPEC §7 cost rules): nothing when the only changes in
+  last_activities are our own writes (the outbox's sent stops and history adds), else the newest
+  pages up to the first one with nothing new, and every page at the first sync and, as a safety
+  net, once ``sync.full_import_every`` has passed since the last full read;
 * export reads Trakt's history over the candidates' time range (unless the import just read it
   all), links what Trakt already has, then adds the rest in batches of 250; a batch that may
   have landed without an answer re-plans (the read links what arrived: never a duplicate);
@@ -52,11 +56,70 @@ BATCH = 250
 RANGE_MARGIN = timedelta(minutes=MATCH_WINDOW_MINUTES + 1)
 # An add whose answer was lost (timeout, 5xx) re-plans at most this often before failing.
 MAX_REPLANS = 3
+# How much of Trakt's history an import reads.
+FULL = "full"  # every page: the first sync, and the periodic safety net
+RECENT = "recent"  # newest first, up to and including the first page with nothing new
+# The marker row (kind) that keeps when the last full read started (ISO time).
+FULL_MARKER = "history_full"
+# The item type each part of the history marker belongs to (see marker()).
+MARKER_TYPES = ("movie", "episode")
+# Trakt stamps last_activities' watched_at when it handles a write; the outbox stamps sent_at when
+# the answer arrives, a request (or two, a stop answered as a pause) later. A changed watched_at
+# this close to a sent history write of the same type is taken as ours. Narrow on purpose: a
+# foreign write taken for ours is only read at the next change or the next full read.
+OWN_WRITE_SLACK = timedelta(seconds=60)
 
 
 def marker(activities: LastActivities) -> str:
     """The part of last_activities that changes when Trakt's history changes."""
     return f"{activities.movies.watched_at}|{activities.episodes.watched_at}"
+
+
+def read_mode(
+    conn: Connection,
+    *,
+    user_id: str,
+    current: str,
+    stored: str | None,
+    full_every: timedelta,
+    now: datetime | None = None,
+) -> str | None:
+    """How much of Trakt's history to read now that its marker moved from ``stored`` to
+    ``current``: FULL, RECENT, or None when every change is one of our own writes."""
+    now = now or utcnow()
+    last_full = repo.get_marker(conn, user_id=user_id, kind=FULL_MARKER)
+    if stored is None or last_full is None or now - parse_time(last_full) >= full_every:
+        return FULL
+    parts, before = current.split("|"), stored.split("|")
+    if len(parts) != len(MARKER_TYPES) or len(before) != len(parts):
+        return FULL  # a marker of another shape (older version): start over
+    for kind, part, old in zip(MARKER_TYPES, parts, before, strict=True):
+        if part == old:
+            continue
+        when = _marker_time(part)
+        if when is None:
+            return RECENT
+        ours = repo.own_history_writes(
+            conn, user_id=user_id, start=when - OWN_WRITE_SLACK, end=when + OWN_WRITE_SLACK
+        )
+        if kind not in ours:
+            return RECENT
+    return None
+
+
+def _marker_time(part: str) -> datetime | None:
+    try:
+        return parse_time(part)
+    except ValueError:
+        return None
+
+
+def full_read_at(checkpoint: dict[str, Any]) -> str | None:
+    """When the run's import that read every page started (None: it read less, or nothing)."""
+    if checkpoint.get("did_import") and checkpoint.get("mode", FULL) == FULL:
+        value = checkpoint.get("end_at")
+        return str(value) if value else None
+    return None
 
 
 async def local_changes(state: RunState) -> int:
@@ -67,17 +130,20 @@ async def local_changes(state: RunState) -> int:
     return await state.db(count)
 
 
-async def run(state: RunState, direction: str, trakt_changed: bool) -> bool:
-    """The history step; True when it read all of Trakt's history (the marker may advance)."""
+async def run(state: RunState, direction: str, mode: str | None) -> bool:
+    """The history step; True when it read Trakt's history as ``mode`` asked (FULL or RECENT,
+    see :func:`read_mode`): the marker may advance."""
     checkpoint = state.phase(KIND)
     phase = checkpoint.get("phase")  # set when resuming a run cut by a crash
     imported = bool(checkpoint.get("did_import"))
     read_all = False
     if direction in ("import", "bidirectional") and (
-        phase == "import" or (phase is None and trakt_changed)
+        phase == "import" or (phase is None and mode is not None)
     ):
-        await _import(state, checkpoint)
-        checkpoint["did_import"] = imported = read_all = True
+        await _import(state, checkpoint, mode or FULL)
+        checkpoint["did_import"] = imported = True
+        # Only a full read saw every play Trakt has: the export need not read its range again.
+        read_all = checkpoint.get("mode", FULL) == FULL
     if direction in ("export", "bidirectional") and phase != "exported":
         # resumed mid-export, a batch may have landed unanswered: read the range (read_all off)
         await _export(state, checkpoint, read_all)
@@ -98,13 +164,15 @@ def _new_play(state: RunState, entry: HistoryItem, item: dict[str, Any]) -> dict
     }
 
 
-async def _import(state: RunState, checkpoint: dict[str, Any]) -> None:
+async def _import(state: RunState, checkpoint: dict[str, Any], mode: str) -> None:
     if checkpoint.get("phase") != "import":
-        checkpoint.update(phase="import", page=0, end_at=iso(utcnow()))
+        checkpoint.update(phase="import", page=0, end_at=iso(utcnow()), mode=mode)
     end_at = parse_time(checkpoint["end_at"])
+    recent = checkpoint.setdefault("mode", FULL) == RECENT  # a resumed run keeps its mode
     known, matcher, _ = await _ledger_view(state)
 
-    async def on_page(page: Page[HistoryItem]) -> None:
+    async def on_page(page: Page[HistoryItem]) -> bool:
+        """Take one page; True (stop reading) after a recent-mode page with nothing new."""
         rows: list[dict[str, Any]] = []
         links: list[tuple[int, int]] = []
         items: list[dict[str, Any]] = []
@@ -130,7 +198,12 @@ async def _import(state: RunState, checkpoint: dict[str, Any]) -> None:
                 state.item_row(KIND, "import", outcome, _with_time(item, entry.watched_at),
                                trakt_id=entry.id)
             )  # fmt: skip
-        state.progress_total = max(state.progress_total, page.page_count)
+        done = recent and not items
+        last = page.number >= page.page_count
+        state.progress_total = max(
+            state.progress_total,
+            page.number + (0 if done or last else 1) if recent else page.page_count,
+        )
         state.progress_done = page.number
 
         def work(conn: Connection) -> None:
@@ -140,6 +213,7 @@ async def _import(state: RunState, checkpoint: dict[str, Any]) -> None:
 
         checkpoint["page"] = page.number
         await state.commit(work, items)
+        return done
 
     await state.pages(
         lambda start: state.client.history_pages(

@@ -26,7 +26,7 @@ from ..store.models import (
     as_utc,
     utcnow,
 )
-from .items import naive_utc
+from .items import aware, naive_utc
 
 PLAY = sa.table(
     "play",
@@ -50,8 +50,16 @@ IDENTITY = Identity.__table__  # type: ignore[attr-defined]
 SCROBBLE = Scrobble.__table__  # type: ignore[attr-defined]
 
 # A play whose live call is still waiting in the scrobble outbox belongs to the outbox: exporting
-# it too would add it to Trakt twice (the outbox does not re-check a first attempt).
-_NOT_IN_OUTBOX = ~sa.exists().where(SCROBBLE.c.play_id == PLAY.c.id, SCROBBLE.c.status == "pending")
+# it too would add it to Trakt twice (the outbox does not re-check a first attempt). A play whose
+# live call a person discarded is never exported (SPEC §7); the discard also marks the play
+# (DISCARDED), this catches the plays of rows discarded before it did.
+_OUTBOX_HOLDS = ("pending", "discarded")
+_NOT_IN_OUTBOX = ~sa.exists().where(
+    SCROBBLE.c.play_id == PLAY.c.id, SCROBBLE.c.status.in_(_OUTBOX_HOLDS)
+)
+# Outbox actions that write Trakt's history: a completing stop adds a play (or, answered as a
+# pause, a history add does), history adds and removes. Their answers move last_activities.
+HISTORY_WRITES = ("scrobble_stop", "history_add", "history_remove")
 
 # Export states of a play (column play.sync_state). None: to export unless it has a history id.
 SENT = "sent"  # added by a run; its history id is read back next
@@ -59,6 +67,7 @@ NOT_FOUND = "not_found"  # Trakt did not know the item
 NO_IDS = "no_ids"  # nothing to name the item with
 DUPLICATE = "duplicate"  # the same play as another local play
 UNDONE = "undone"  # removed from Trakt by an undo: not exported again
+DISCARDED = "discarded"  # its live scrobble was discarded by a person: never exported
 # Source of plays imported from Trakt.
 TRAKT_SOURCE = "trakt"
 
@@ -130,6 +139,38 @@ def count_unlinked(conn: Connection, *, user_id: str) -> int:
         )
     )
     return int(conn.execute(query).scalar_one())
+
+
+def mark_play_discarded(conn: Connection, *, play_id: int) -> None:
+    """The play's live scrobble was discarded: the sync never exports it (SPEC §7)."""
+    conn.execute(
+        PLAY.update()
+        .where(PLAY.c.id == play_id, PLAY.c.trakt_history_id.is_(None))
+        .values(sync_state=DISCARDED)
+    )
+
+
+def own_history_writes(
+    conn: Connection, *, user_id: str, start: datetime, end: datetime
+) -> set[str]:
+    """Item types ("movie", "episode") of the outbox's history writes Trakt answered (sent)
+    between ``start`` and ``end``: what moved last_activities by our own doing."""
+    query = sa.select(SCROBBLE.c.item).where(
+        SCROBBLE.c.user_id == user_id,
+        SCROBBLE.c.status == "sent",
+        SCROBBLE.c.action.in_(HISTORY_WRITES),
+        SCROBBLE.c.sent_at >= aware(start),  # the model's column type takes aware times
+        SCROBBLE.c.sent_at <= aware(end),
+    )
+    types: set[str] = set()
+    for (raw,) in conn.execute(query):
+        try:
+            item = json.loads(raw)
+        except ValueError:
+            continue
+        if isinstance(item, dict) and isinstance(item.get("type"), str):
+            types.add(item["type"])
+    return types
 
 
 def link_plays(conn: Connection, pairs: Iterable[tuple[int, int]]) -> None:

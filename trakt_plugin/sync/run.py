@@ -184,23 +184,31 @@ class RunState:
         self,
         make: Callable[[int], AsyncIterator[Page[T]]],
         start_page: int,
-        on_page: Callable[[Page[T]], Awaitable[None]],
+        on_page: Callable[[Page[T]], Awaitable[bool | None]],
     ) -> None:
-        """Walk pages from ``start_page``; a 429 pauses and resumes at the page that failed."""
+        """Walk pages from ``start_page`` until the last, or until ``on_page`` answers True;
+        a 429 pauses and resumes at the page that failed."""
         page_number = start_page
         waits = 0
         while True:
+            pages = make(page_number)
             try:
-                async for page in make(page_number):
-                    await on_page(page)
+                async for page in pages:
+                    stop = await on_page(page)
                     waits = 0
                     page_number = page.number + 1
+                    if stop:
+                        break
                 return
             except errors.RateLimited as exc:
                 waits += 1
                 if waits > MAX_RATE_LIMIT_WAITS:
                     raise
                 await self._pause(exc)
+            finally:
+                close = getattr(pages, "aclose", None)  # no request for the pages not read
+                if close is not None:
+                    await close()
 
     async def _pause(self, exc: errors.RateLimited) -> None:
         wait = exc.retry_after if exc.retry_after is not None else DEFAULT_RATE_LIMIT_WAIT

@@ -3,9 +3,10 @@ after a restart, undoes export runs, and is what the scheduler and the connect h
 
 A run is ``GET /sync/last_activities`` and then, for each (kind, direction) step whose side
 changed since the last good sync, that step. When nothing changed on either side the first
-request is the whole run. Failures are sorted like every job's: re-authorisation needed
-(failed, says so), Trakt unavailable or rate-limited for too long (failed: the next run
-retries), a plan limit (partial, names the limit).
+request is the whole run; a history change that our own writes caused (live scrobbles) counts as
+no change, others are read newest first (``history.read_mode``). Failures are sorted like every
+job's: re-authorisation needed (failed, says so), Trakt unavailable or rate-limited for too long
+(failed: the next run retries), a plan limit (partial, names the limit).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import json
 import logging
 import time
 from collections.abc import Callable
+from datetime import timedelta
 from functools import partial
 
 from sqlalchemy import Connection
@@ -337,8 +339,20 @@ class SyncService:
             current = MARKERS[kind](state.activities)
             stored = await state.db(partial(repo.get_marker, user_id=state.user_id, kind=kind))
             trakt_changed = current != stored and not (stored is None and _blank(current))
+            mode = None
+            if kind == history.KIND and trakt_changed:
+                mode = await state.db(
+                    partial(
+                        history.read_mode,
+                        user_id=state.user_id,
+                        current=current,
+                        stored=stored,
+                        full_every=timedelta(seconds=self._ctx.settings.sync.full_import_every),
+                    )
+                )
+                trakt_changed = mode is not None  # None: only our own writes moved it
             try:
-                ran = await self._step(state, kind, direction, trakt_changed)
+                ran = await self._step(state, kind, direction, trakt_changed, mode)
             except StopKind as exc:
                 state.partial_reasons.append(str(exc))
                 ran = False
@@ -351,15 +365,25 @@ class SyncService:
         if checkpoint.get("written") and fresh:
             after = await state.call(lambda: state.client.last_activities(state.source))
             fresh = {kind: MARKERS[kind](after) for kind in fresh}
+        full_at = None
+        if history.KIND in fresh:
+            full_at = history.full_read_at(state.phase(history.KIND))
 
         def save(conn: Connection) -> None:
             for kind, marker in fresh.items():
                 repo.set_marker(conn, user_id=state.user_id, kind=kind, marker=marker)
+            if full_at is not None:  # the safety net's clock (history.read_mode)
+                repo.set_marker(
+                    conn, user_id=state.user_id, kind=history.FULL_MARKER, marker=full_at
+                )
 
         await state.commit(save)
 
-    async def _step(self, state: RunState, kind: str, direction: str, trakt_changed: bool) -> bool:
-        """Run one step if either side changed; True when it read the whole Trakt side."""
+    async def _step(
+        self, state: RunState, kind: str, direction: str, trakt_changed: bool, mode: str | None
+    ) -> bool:
+        """Run one step if either side changed; True when it read the Trakt side (all of it,
+        or for the history as much as ``mode`` asked)."""
         importing = direction in ("import", "bidirectional")
         exporting = direction in ("export", "bidirectional")
         in_progress = bool(state.phase(kind))
@@ -367,7 +391,7 @@ class SyncService:
             local = await history.local_changes(state) if exporting else 0
             if not (in_progress or (importing and trakt_changed) or local):
                 return False
-            return await history.run(state, direction, trakt_changed)
+            return await history.run(state, direction, mode)
         counter = watchlist.local_changes if kind == "watchlist" else ratings.local_changes
         local = await state.db(lambda conn: counter(conn, state.user_id)) if exporting else 0
         if not (in_progress or trakt_changed or local):
