@@ -26,12 +26,14 @@ from starlette.types import ASGIApp
 from . import __version__, machine_path
 from .api import docs as api_docs
 from .api import health, ledger, scrobbles, users
+from .api import servers as servers_api
 from .api import sync as sync_api
 from .api import trakt as trakt_api
 from .api.common import install_error_handlers, require_token
 from .config import LoadedSettings, Settings
 from .connections import ConnectionService, TraktGateway
 from .context import AppContext, build_context
+from .enrich.runtimes import FILL_FIRST_RUN, FILL_INTERVAL, fill_play_runtimes
 from .enrich_wiring import ENRICH_PAGES, enrich_router, install_enrich_jobs
 from .jobs import housekeeping, vip
 from .jobs.scheduler import PERIODIC, add_periodic, build_scheduler
@@ -40,6 +42,7 @@ from .oauth_callback import oauth_callback
 from .scrobble import install_scrobbling
 from .security.files import private_umask
 from .security.gate import SecurityGate, allowed_hosts_for
+from .servers.service import ServerService
 from .sync import SyncService
 from .ui import login, overview
 from .ui import settings as settings_page
@@ -70,6 +73,7 @@ def build_api(ctx: AppContext) -> FastAPI:
     api.include_router(scrobbles.router)
     api.include_router(ledger.router)
     api.include_router(sync_api.router)
+    api.include_router(servers_api.router)
     api.include_router(enrich_router)
     return api
 
@@ -120,6 +124,13 @@ def install_scheduler(ctx: AppContext) -> None:
         install_enrich_jobs(ctx, scheduler)
         add_periodic(
             scheduler,
+            "play-runtimes",
+            partial(fill_play_runtimes, ctx),
+            FILL_INTERVAL,
+            first_run_in=FILL_FIRST_RUN,
+        )
+        add_periodic(
+            scheduler,
             "sync",
             ctx.services["sync"].sync_all,
             timedelta(seconds=ctx.settings.sync.sync_interval),
@@ -166,6 +177,9 @@ def install_services(ctx: AppContext) -> None:
     ctx.services["trakt"] = gateway
     ctx.services["connections"] = connections
     ctx.services["sync"] = SyncService(ctx, gateway, connections)
+    servers = ServerService(ctx)
+    servers.load_yaml(ctx.settings.servers)  # integrations.trakt.servers → rows with source "yaml"
+    ctx.services["servers"] = servers
 
 
 def security_gate(ctx: AppContext) -> Callable[[ASGIApp], ASGIApp]:
@@ -190,6 +204,9 @@ def build(ctx: AppContext) -> None:
     """Register everything on NiceGUI's application object."""
     machine_path.install(app, security_gate(ctx))
     install_services(ctx)
+    # Registered before the scheduler's stop, which disposes the engine.
+    app.on_startup(ctx.services["servers"].start)  # checks every server in the background
+    app.on_shutdown(ctx.services["servers"].stop)
     app.add_static_files("/assets", str(ASSETS_DIR))
     install_root_routes(ctx)
     app.mount("/api/v1", build_api(ctx))
@@ -202,6 +219,8 @@ def build(ctx: AppContext) -> None:
         page.register(ctx)
     install_scheduler(ctx)
     install_scrobbling(ctx, app)
+    # Saved app credentials release the calls waiting for them at once.
+    ctx.settings_listeners.append(ctx.services["scrobbling"].settings_changed)
 
 
 def serve(loaded: LoadedSettings, environ: Mapping[str, str]) -> None:

@@ -1,29 +1,21 @@
-"""The media-server tables come from migration 0010, equal to the models, and go on downgrade."""
+"""The media-server tables come from migration 0007, equal to the models, and go on downgrade."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 from alembic import command
 from sqlalchemy import inspect
 from sqlmodel import SQLModel
 
 from trakt_plugin.store.engine import (
-    MIGRATIONS_DIR,
     alembic_config,
     current_revision,
     make_engine,
     migrate,
 )
 
-MIGRATION = MIGRATIONS_DIR / "versions" / "0010_media_servers.py"
 TABLES = ("mediaserver", "serveraccounttoken")
-
-pytestmark = pytest.mark.skipif(
-    not MIGRATION.is_file(), reason="migration 0010 waits for 0007-0009 to join the chain"
-)
-
 
 def test_migration_creates_the_tables_as_the_models_describe(tmp_path: Path) -> None:
     engine = make_engine(f"sqlite:///{tmp_path / 'store.db'}")
@@ -42,7 +34,7 @@ def test_migration_creates_the_tables_as_the_models_describe(tmp_path: Path) -> 
         "server_id",
         "account_id",
     ]
-    command.downgrade(alembic_config(engine), "0009")
-    assert current_revision(engine) == "0009"
+    command.downgrade(alembic_config(engine), "0006")
+    assert current_revision(engine) == "0006"
     assert not any(inspect(engine).has_table(name) for name in TABLES)
     engine.dispose()

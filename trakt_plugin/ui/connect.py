@@ -54,6 +54,9 @@ def connection_panel(ctx: AppContext, user_id: str, row: TraktConnection | None)
             status = ui.label("Waiting for you to approve on Trakt…")
 
             async def check() -> None:
+                # A connected person stays connected while the new code is polled.
+                if service.device_flow_open(user_id):
+                    return
                 current = await run.io_bound(_state, ctx, user_id)
                 if current is None or current.state == "pending":
                     return

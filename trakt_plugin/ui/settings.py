@@ -34,6 +34,7 @@ READ_ONLY_KEYS = frozenset(
         "trusted_proxies",
         "allowed_hosts",
         "secure_cookies",
+        "servers",  # the Servers API and YAML manage them
     }
 )
 # Keys that decide where Trakt tokens are sent: changing one asks for the admin password again.
