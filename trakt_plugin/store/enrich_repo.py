@@ -10,6 +10,8 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, delete, select
 
 from .models import (
@@ -77,13 +79,18 @@ def get_user_cache(session: Session, *, user_id: str, name: str) -> TraktUserCac
 def put_user_cache(
     session: Session, *, user_id: str, name: str, data: Any, fetched_at: datetime
 ) -> None:
-    row = session.get(TraktUserCache, (user_id, name))
-    text = json.dumps(data)
-    if row is None:
-        session.add(TraktUserCache(user_id=user_id, name=name, data=text, fetched_at=fetched_at))
-    else:
-        row.data, row.fetched_at = text, fetched_at
-        session.add(row)
+    """Insert or replace in one statement: two requests filling the cache at once must not
+    collide on the key (a read-then-insert did, answering 500)."""
+    dialect = session.get_bind().dialect.name
+    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    values = {"user_id": user_id, "name": name, "data": json.dumps(data), "fetched_at": fetched_at}
+    statement = insert(TraktUserCache).values(**values)
+    session.execute(
+        statement.on_conflict_do_update(
+            index_elements=["user_id", "name"],
+            set_={"data": values["data"], "fetched_at": fetched_at},
+        )
+    )
 
 
 def drop_user_cache(session: Session, *, user_id: str, name: str) -> None:
