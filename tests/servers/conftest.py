@@ -14,7 +14,6 @@ from starlette.applications import Starlette
 from tests.conftest import API_TOKEN, base_env
 from tests.fake_jellyfin import FakeJellyfin, LiveServer
 from tests.fake_plex import FakePlex, PlexServerThread
-from trakt_plugin.api import servers as servers_api
 from trakt_plugin.app import build_api
 from trakt_plugin.context import AppContext, build_context
 from trakt_plugin.servers.service import ServerService
@@ -99,10 +98,8 @@ def build_rig(data_dir: Path, **env: str) -> tuple[AppContext, ServerService, St
     ctx = build_context(base_env(data_dir, TRAKT_PLUGIN_API_TOKEN=API_TOKEN, **env))
     ensure_server_tables(ctx)
     service = ServerService(ctx)
-    ctx.services["servers"] = service  # what app.py does (see the report for the exact lines)
+    ctx.services["servers"] = service  # what app.py's install_services does
     api = build_api(ctx)
-    if not any(getattr(r, "path", "").startswith("/servers") for r in api.routes):
-        api.include_router(servers_api.router)
     root = Starlette()
     root.mount("/api/v1", api)  # where the service mounts it
     return ctx, service, root
