@@ -375,7 +375,9 @@ class WatchlistEntry(SQLModel, table=True):
 
 
 class RatingEntry(SQLModel, table=True):
-    """A local rating (1-10). ``synced``: equal to Trakt's at the last sync."""
+    """A local rating (1-10). ``synced``: equal to Trakt's at the last sync; ``deleted_at``:
+    deleted here, a tombstone until the next ratings sync (which removes it from Trakt when
+    Trakt has it); ``not_found_at``: Trakt did not know the item (not sent until re-rated)."""
 
     __table_args__ = (Index("ix_ratingentry_user_key", "user_id", "item_key"),)
 
@@ -387,6 +389,8 @@ class RatingEntry(SQLModel, table=True):
     rating: int
     rated_at: datetime = Field(default_factory=utcnow)
     synced: bool = False
+    deleted_at: datetime | None = None
+    not_found_at: datetime | None = None
 
 
 class DashboardSession(SQLModel, table=True):
