@@ -26,6 +26,7 @@ from starlette.types import ASGIApp
 from . import __version__, machine_path
 from .api import docs as api_docs
 from .api import health, ledger, scrobbles, users
+from .api import ratings as ratings_api
 from .api import servers as servers_api
 from .api import sync as sync_api
 from .api import trakt as trakt_api
@@ -72,6 +73,7 @@ def build_api(ctx: AppContext) -> FastAPI:
     api.include_router(trakt_api.router)
     api.include_router(scrobbles.router)
     api.include_router(ledger.router)
+    api.include_router(ratings_api.router)
     api.include_router(sync_api.router)
     api.include_router(servers_api.router)
     api.include_router(enrich_router)

@@ -2,15 +2,15 @@
 Trakt when Trakt has it), and when Trakt answered that it does not know the item (not sent again
 until re-rated).
 
-Revision ID: 0009
-Revises: 0008
+Revision ID: 0008
+Revises: 0007
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0009"
-down_revision = "0008"
+revision = "0008"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
