@@ -75,6 +75,24 @@ def test_bidirectional_watchlist_with_deletions_on_both_sides(world: SyncWorld) 
     assert quiet["requests"] == 1
 
 
+def test_an_export_run_does_not_hide_trakt_additions_from_a_later_import(
+    world: SyncWorld,
+) -> None:
+    fake = world.fake.state
+    fake.seed_history("catalogue-owner", 0, catalogue=3)
+    a, b = [i for i in fake.items if i.type == "movie"][-2:]
+    fake.add_to_watchlist("ann", a)  # added on Trakt before an export-only run
+    _add_local(world, b)
+
+    export = world.sync("watchlist", "export")
+    assert export["status"] == "succeeded", export
+    assert set(_local(world)) == {b.title}
+
+    both = world.sync("watchlist", "bidirectional")
+    assert both["status"] == "succeeded", both
+    assert set(_local(world)) == {a.title, b.title}
+
+
 class _Watch:
     """Just enough of a fake play for local_play()."""
 

@@ -382,7 +382,7 @@ class SyncService:
     async def _step(
         self, state: RunState, kind: str, direction: str, trakt_changed: bool, mode: str | None
     ) -> bool:
-        """Run one step if either side changed; True when it read the Trakt side (all of it,
+        """Run one step if either side changed; True when it took in the Trakt side (all of it,
         or for the history as much as ``mode`` asked)."""
         importing = direction in ("import", "bidirectional")
         exporting = direction in ("export", "bidirectional")
@@ -401,7 +401,9 @@ class SyncService:
             await watchlist.run(state, direction)
         else:
             await ratings.run(state, direction)
-        return True
+        # An export reads Trakt's side only to compare: what was added there is still to import,
+        # so the marker must not move past it.
+        return importing
 
     # ------------------------------------------------------------ undo
 
