@@ -8,13 +8,14 @@ from typing import Annotated, Any, Literal
 import sqlalchemy as sa
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy import Connection
 
 from ..store.models import SyncRun, as_utc
 from ..sync import SyncError, SyncService
 from ..sync import repo as sync_repo
 from ..sync.items import iso
+from ..sync.run import COUNTS, WATCHED_COUNTS
 from .common import ERRORS, MAX_INTEGER_CURSOR, Ctx, Cursor, Limit, integer_cursor
 
 router = APIRouter(tags=["sync"], responses=ERRORS)
@@ -28,9 +29,11 @@ LIST_RUN_ITEMS = 20
 
 
 class SyncRequest(BaseModel):
-    kind: Literal["history", "watchlist", "ratings", "all"] = "all"
+    kind: Literal["history", "watchlist", "ratings", "watched", "all"] = "all"
     direction: Literal["import", "export", "bidirectional"] = "bidirectional"
     dry_run: bool = False
+    # The watched kind: one media server (None: every server where the user has an account).
+    server_id: Annotated[str | None, Field(max_length=36)] = None
 
 
 class Accepted(BaseModel):
@@ -59,6 +62,9 @@ def run_public(
     """A run in §9.1 shape (plus progress, steps, duration and an items cursor)."""
     items = sync_repo.run_items(conn, run_id=row.id, after=after, limit=items_limit + 1)
     started, finished = as_utc(row.started_at), as_utc(row.finished_at)
+    steps = json.loads(row.steps or "[]")
+    # The watched kind's counts (§12) come with the runs that have its step (an undo: its run's).
+    counted = (*COUNTS, *WATCHED_COUNTS) if row.kind in ("watched", "all") else COUNTS
     duration = (finished - started).total_seconds() if started and finished else None
     return {
         "id": row.id,
@@ -67,13 +73,8 @@ def run_public(
         "direction": row.direction,
         "dry_run": bool(row.dry_run),
         "status": row.status,
-        "counts": {
-            "imported": row.imported,
-            "added": row.added,
-            "removed": row.removed,
-            "skipped": row.skipped,
-            "not_found": row.not_found,
-        },
+        "server_id": row.server_id,
+        "counts": {name: getattr(row, name) for name in counted},
         "requests": row.requests,
         "started_at": _time(row.started_at),
         "finished_at": _time(row.finished_at),
@@ -81,7 +82,7 @@ def run_public(
         "error": row.error,
         "trigger": row.trigger,
         "undo_of": row.undo_of,
-        "steps": [{"kind": k, "direction": d} for k, d in json.loads(row.steps or "[]")],
+        "steps": [{"kind": k, "direction": d} for k, d in steps],
         "progress": {"done": row.progress_done, "total": row.progress_total},
         "items": [
             {
@@ -108,7 +109,7 @@ async def start_sync(ctx: Ctx, user_id: str, body: SyncRequest, request: Request
     """Queue a run; while one of the user's runs is active, that one is answered."""
     try:
         run = await service_of(request).request(
-            user_id, body.kind, body.direction, dry_run=body.dry_run
+            user_id, body.kind, body.direction, dry_run=body.dry_run, server_id=body.server_id
         )
     except SyncError as exc:
         raise _refused(exc) from None

@@ -323,6 +323,14 @@ class SyncRun(SQLModel, table=True):
     removed: int = 0
     skipped: int = 0
     not_found: int = 0
+    # The watched kind (SPEC §12): its server (None: every server with a linked account).
+    server_id: str | None = Field(default=None, max_length=36)
+    marked: int = 0
+    unmarked: int = 0
+    already: int = 0
+    not_in_library: int = 0
+    unmatched: int = 0
+    not_writable: int = 0
     requests: int = 0
     progress_done: int = 0
     progress_total: int = 0

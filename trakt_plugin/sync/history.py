@@ -19,6 +19,7 @@ Plan → apply, page by page or batch by batch:
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -68,6 +69,23 @@ MARKER_TYPES = ("movie", "episode")
 # this close to a sent history write of the same type is taken as ours. Narrow on purpose: a
 # foreign write taken for ours is only read at the next change or the next full read.
 OWN_WRITE_SLACK = timedelta(seconds=60)
+
+
+@dataclass(frozen=True)
+class ExportScope:
+    """Which unlinked plays an export sends (their ``sync_state``) and the kind its item rows
+    carry: the history step sends plays without a state; the watched step its own."""
+
+    kind: str
+    states: tuple[str | None, ...]
+
+
+HISTORY_SCOPE = ExportScope(KIND, (None,))
+
+
+def trakt_time(moment: datetime) -> str:
+    """A play's ``watched_at`` for a write: Trakt's "unknown" for :data:`repo.UNKNOWN_TIME`."""
+    return "unknown" if naive_utc(moment) == repo.UNKNOWN_TIME else iso(moment)
 
 
 def marker(activities: LastActivities) -> str:
@@ -146,7 +164,7 @@ async def run(state: RunState, direction: str, mode: str | None) -> bool:
         read_all = checkpoint.get("mode", FULL) == FULL
     if direction in ("export", "bidirectional") and phase != "exported":
         # resumed mid-export, a batch may have landed unanswered: read the range (read_all off)
-        await _export(state, checkpoint, read_all)
+        await export(state, checkpoint, read_all)
     return imported
 
 
@@ -192,7 +210,9 @@ async def _import(state: RunState, checkpoint: dict[str, Any], mode: str) -> Non
                 )  # fmt: skip
                 continue
             outcome = PLANNED if state.dry_run else "imported"
-            if not state.dry_run:
+            if state.dry_run:
+                state.planned_imports.append((item, entry.watched_at))
+            else:
                 rows.append(_new_play(state, entry, item))
             items.append(
                 state.item_row(KIND, "import", outcome, _with_time(item, entry.watched_at),
@@ -243,11 +263,18 @@ async def _ledger_view(state: RunState) -> tuple[set[int], Matcher, dict[int, re
 # ------------------------------------------------------------------ export
 
 
-async def _export(state: RunState, checkpoint: dict[str, Any], read_all: bool) -> None:
+async def export(
+    state: RunState,
+    checkpoint: dict[str, Any],
+    read_all: bool,
+    scope: ExportScope | None = None,
+) -> None:
+    """Send the ledger's plays in ``scope`` that Trakt lacks (see the module docstring)."""
+    scope = scope or HISTORY_SCOPE
     checkpoint["phase"] = "export"
     for _attempt in range(MAX_REPLANS + 1):
         try:
-            await _export_once(state, checkpoint, read_all)
+            await _export_once(state, checkpoint, read_all, scope)
             break
         except errors.TraktError as exc:
             if not errors.is_ambiguous(exc):
@@ -262,15 +289,17 @@ async def _export(state: RunState, checkpoint: dict[str, Any], read_all: bool) -
     await state.commit()
 
 
-async def _export_once(state: RunState, checkpoint: dict[str, Any], read_all: bool) -> None:
+async def _export_once(
+    state: RunState, checkpoint: dict[str, Any], read_all: bool, scope: ExportScope
+) -> None:
     candidates = await state.db(
-        lambda conn: repo.unlinked_plays(conn, user_id=state.user_id, states=(None,))
+        lambda conn: repo.unlinked_plays(conn, user_id=state.user_id, states=scope.states)
     )
     if not candidates:
         return
     if not read_all:
-        candidates = await _link_existing(state, candidates)
-    plan, skipped = _plan(state, candidates)
+        candidates = await _link_existing(state, candidates, scope.kind)
+    plan, skipped = _plan(state, candidates, scope.kind)
     batches = [plan[i : i + BATCH] for i in range(0, len(plan), BATCH)]
     state.progress_total += len(batches)
     await state.commit(
@@ -279,17 +308,18 @@ async def _export_once(state: RunState, checkpoint: dict[str, Any], read_all: bo
     )
     if state.dry_run:
         rows = [
-            state.item_row(KIND, "add", PLANNED, _with_time(p.item, p.watched_at), play_id=p.id)
+            state.item_row(scope.kind, "add", PLANNED, _with_time(p.item, p.watched_at),
+                           play_id=p.id)
             for p, _ in plan
-        ]
+        ]  # fmt: skip
         await state.commit(None, rows)
         return
     for batch in batches:
-        await _send_batch(state, checkpoint, batch)
+        await _send_batch(state, checkpoint, batch, scope.kind)
 
 
 def _plan(
-    state: RunState, candidates: list[repo.LocalPlay]
+    state: RunState, candidates: list[repo.LocalPlay], kind: str
 ) -> tuple[list[tuple[repo.LocalPlay, tuple[str, dict[str, Any]]]], list[tuple[int, Any]]]:
     """Adds to make, and the plays skipped (no ids; the same play twice in the ledger)."""
     seen = Matcher()
@@ -298,13 +328,13 @@ def _plan(
     for play in candidates:
         keys, when = match_keys(play.item), minute(play.watched_at)
         shown = _with_time(play.item, play.watched_at)
-        obj = write_object(play.item, watched_at=iso(play.watched_at))
+        obj = write_object(play.item, watched_at=trakt_time(play.watched_at))
         if obj is None:
-            row = state.item_row(KIND, "add", "no_ids", shown, detail="no ids", play_id=play.id)
+            row = state.item_row(kind, "add", "no_ids", shown, detail="no ids", play_id=play.id)
             skipped.append((play.id, (repo.NO_IDS, row)))
         elif seen.peek(keys, when):
             row = state.item_row(
-                KIND, "add", "duplicate", shown, detail="same play twice locally", play_id=play.id
+                kind, "add", "duplicate", shown, detail="same play twice locally", play_id=play.id
             )
             skipped.append((play.id, (repo.DUPLICATE, row)))
         else:
@@ -318,7 +348,9 @@ def _apply_skips(conn: Connection, skipped: list[tuple[int, Any]]) -> None:
         repo.set_play_state(conn, [play_id], play_state)
 
 
-async def _link_existing(state: RunState, candidates: list[repo.LocalPlay]) -> list[repo.LocalPlay]:
+async def _link_existing(
+    state: RunState, candidates: list[repo.LocalPlay], kind: str
+) -> list[repo.LocalPlay]:
     """Read Trakt's history over the candidates' range; link the plays Trakt already has."""
     known = await state.db(lambda conn: repo.known_history_ids(conn, user_id=state.user_id))
     matcher = Matcher()
@@ -339,7 +371,7 @@ async def _link_existing(state: RunState, candidates: list[repo.LocalPlay]) -> l
                 links.append((ref, entry.id))
                 play = by_id.pop(ref)
                 items.append(
-                    state.item_row(KIND, "add", "linked", _with_time(play.item, play.watched_at),
+                    state.item_row(kind, "add", "linked", _with_time(play.item, play.watched_at),
                                    detail="already on Trakt", play_id=ref, trakt_id=entry.id)
                 )  # fmt: skip
 
@@ -360,6 +392,7 @@ async def _send_batch(
     state: RunState,
     checkpoint: dict[str, Any],
     batch: list[tuple[repo.LocalPlay, tuple[str, dict[str, Any]]]],
+    kind: str,
 ) -> None:
     body = build_body([obj for _, obj in batch])
     try:
@@ -367,14 +400,14 @@ async def _send_batch(
             lambda: state.client.add_history(state.source, body, priority=Priority.BULK)
         )
     except errors.AccountLimitExceeded as exc:
-        raise StopKind(limit_message("history", exc)) from exc
+        raise StopKind(limit_message("history", exc)) from exc  # the limit is the history's
     state.wrote = True
     missing = _not_found(answer, batch)
     rows = []
     for play, _ in batch:
         shown = _with_time(play.item, play.watched_at)
         outcome = "not_found" if play.id in missing else "added"
-        rows.append(state.item_row(KIND, "add", outcome, shown, play_id=play.id))
+        rows.append(state.item_row(kind, "add", outcome, shown, play_id=play.id))
     state.progress_done += 1
     sent = [p.id for p, _ in batch if p.id not in missing]
 

@@ -19,6 +19,7 @@ from sqlalchemy import Connection
 from ..store.models import (
     ACTIVE_RUN_STATUSES,
     Identity,
+    MediaServer,
     Scrobble,
     SyncMarker,
     SyncRun,
@@ -42,12 +43,14 @@ PLAY = sa.table(
     sa.column("created_at", sa.DateTime),
     sa.column("sync_state", sa.String),
     sa.column("sync_run_id", sa.String),
+    sa.column("runtime", sa.Integer),
 )
 RUN = SyncRun.__table__  # type: ignore[attr-defined]
 RUN_ITEM = SyncRunItem.__table__  # type: ignore[attr-defined]
 MARKER = SyncMarker.__table__  # type: ignore[attr-defined]
 IDENTITY = Identity.__table__  # type: ignore[attr-defined]
 SCROBBLE = Scrobble.__table__  # type: ignore[attr-defined]
+SERVER_TABLE = MediaServer.__table__  # type: ignore[attr-defined]
 
 # A play whose live call is still waiting in the scrobble outbox belongs to the outbox: exporting
 # it too would add it to Trakt twice (the outbox does not re-check a first attempt). A play whose
@@ -68,6 +71,9 @@ NO_IDS = "no_ids"  # nothing to name the item with
 DUPLICATE = "duplicate"  # the same play as another local play
 UNDONE = "undone"  # removed from Trakt by an undo: not exported again
 DISCARDED = "discarded"  # its live scrobble was discarded by a person: never exported
+SERVER = "server"  # made from a media server's watched state: the watched step sends it
+# A play whose time the server did not know (Trakt's "unknown", which Trakt keeps as the epoch).
+UNKNOWN_TIME = datetime(1970, 1, 1)
 # Source of plays imported from Trakt.
 TRAKT_SOURCE = "trakt"
 
@@ -93,6 +99,18 @@ def adopt_identity_plays(conn: Connection, *, user_id: str) -> int:
         .values(user_id=user_id)
     )
     return int(result.rowcount or 0)
+
+
+def has_server_identity(conn: Connection, *, user_id: str, server_id: str | None = None) -> bool:
+    """Whether the user has an identity of a configured server's kind (a linked account there,
+    as far as the store can tell without asking the server)."""
+    kinds = sa.select(SERVER_TABLE.c.kind)
+    if server_id is not None:
+        kinds = kinds.where(SERVER_TABLE.c.id == server_id)
+    query = sa.select(
+        sa.exists().where(IDENTITY.c.user_id == user_id, IDENTITY.c.source.in_(kinds))
+    )
+    return bool(conn.execute(query).scalar())
 
 
 def known_history_ids(conn: Connection, *, user_id: str) -> set[int]:

@@ -13,6 +13,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine
@@ -33,6 +34,8 @@ MAX_RATE_LIMIT_WAITS = 30
 # A 429 without Retry-After (Cloudflare's own): wait this long.
 DEFAULT_RATE_LIMIT_WAIT = 10.0
 COUNTS = ("imported", "added", "removed", "skipped", "not_found")
+# The watched kind's own counts (SPEC §12); every run carries them (zero for other kinds).
+WATCHED_COUNTS = ("marked", "unmarked", "already", "not_in_library", "unmatched", "not_writable")
 # A dry run's items have this outcome; they count under the action's counter.
 PLANNED = "planned"
 PLANNED_COUNTS = {"import": "imported", "add": "added", "remove": "removed"}
@@ -77,7 +80,9 @@ class RunState:
     user_id: str
     dry_run: bool
     checkpoint: dict[str, Any]
-    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(COUNTS, 0))
+    counts: dict[str, int] = field(
+        default_factory=lambda: dict.fromkeys((*COUNTS, *WATCHED_COUNTS), 0)
+    )
     progress_done: int = 0
     progress_total: int = 0
     partial_reasons: list[str] = field(default_factory=list)
@@ -85,6 +90,11 @@ class RunState:
     activities: LastActivities | None = None
     started: float = field(default_factory=time.monotonic)
     requests_before: int = 0
+    # The watched kind: the run's server (None: all), the media-server service, and in a dry run
+    # the plays the history step would have imported (the ledger does not hold them).
+    server_id: str | None = None
+    servers: Any = None
+    planned_imports: list[tuple[dict[str, Any], datetime]] = field(default_factory=list)
 
     # ------------------------------------------------------------ store
 

@@ -27,6 +27,7 @@ from ..connections import ConnectionService, NotConfigured, TraktGateway
 from ..context import AppContext
 from ..store.models import (
     ACTIVE_RUN_STATUSES,
+    MediaServer,
     SyncRun,
     TraktConnection,
     User,
@@ -35,7 +36,7 @@ from ..store.models import (
 from ..trakt import errors
 from ..trakt.models import LastActivities
 from ..trakt.ratelimit import Priority
-from . import history, ratings, repo, watchlist
+from . import history, ratings, repo, watched, watchlist
 from .history import BATCH
 from .items import aware
 from .run import CountingSource, RunState, StopKind
@@ -110,14 +111,24 @@ class SyncService:
         dry_run: bool = False,
         trigger: str = "api",
         steps: list[Step] | None = None,
+        server_id: str | None = None,
     ) -> SyncRun:
-        """Queue a run, or return the user's active one (one run per user at a time)."""
+        """Queue a run, or return the user's active one (one run per user at a time).
+
+        ``kind`` "watched" syncs with the media servers (``server_id``: one of them; None: each
+        server where the user has a linked account); "all" includes it when such a server may
+        exist."""
         if steps is None:
-            kinds = KINDS if kind == "all" else (kind,)
-            steps = [(k, direction) for k in kinds]
+            if kind == watched.KIND:
+                steps = watched.steps_for(direction, [])
+            else:
+                kinds = KINDS if kind == "all" else (kind,)
+                steps = [(k, direction) for k in kinds]
+                if kind == "all" and await self._has_server(user_id):
+                    steps = watched.steps_for(direction, steps)
         async with self._lock:
             run = await asyncio.to_thread(
-                self._create, user_id, kind, direction, dry_run, trigger, steps
+                self._create, user_id, kind, direction, dry_run, trigger, steps, None, server_id
             )
             if run.id not in self._tasks and run.status in ACTIVE_RUN_STATUSES:
                 self._spawn(run.id)
@@ -132,10 +143,13 @@ class SyncService:
         trigger: str,
         steps: list[Step],
         undo_of: str | None = None,
+        server_id: str | None = None,
     ) -> SyncRun:
         with self._ctx.session() as session, session.begin():
             if session.get(User, user_id) is None:
                 raise SyncError("user not found", 404)
+            if server_id is not None and session.get(MediaServer, server_id) is None:
+                raise SyncError("server not found", 404)
             connection = session.get(TraktConnection, user_id)
             if connection is None or connection.state != "connected":
                 raise SyncError("the user is not connected to Trakt")
@@ -154,6 +168,7 @@ class SyncService:
                 trigger=trigger,
                 steps=json.dumps(steps),
                 undo_of=undo_of,
+                server_id=server_id,
             )
             session.add(run)
             return run
@@ -185,7 +200,8 @@ class SyncService:
                 raise SyncError("run not found", 404)
             if run.undo_of is not None or run.dry_run:
                 raise SyncError("only a real export run can be undone")
-            if run.direction not in ("export", "bidirectional"):
+            marks_server = run.kind in (watched.KIND, "all")  # an import marks server items
+            if run.direction not in ("export", "bidirectional") and not marks_server:
                 raise SyncError("only export and bidirectional runs add to Trakt")
             if run.status not in ("succeeded", "partial"):
                 raise SyncError("the run has not finished")
@@ -208,6 +224,8 @@ class SyncService:
 
     async def _scheduled_run(self, user_id: str, trigger: str) -> None:
         steps = scheduled_steps(self._ctx.settings)
+        if self._ctx.settings.sync.server_watched and await self._has_server(user_id):
+            steps = watched.steps_for("bidirectional", steps)
         if not steps:
             return
         kinds = {k for k, _ in steps}
@@ -218,6 +236,13 @@ class SyncService:
             await self.request(user_id, kind, direction, trigger=trigger, steps=steps)
         except SyncError as exc:
             log.info("scheduled sync not started: %s", exc)
+
+    async def _has_server(self, user_id: str) -> bool:
+        def read() -> bool:
+            with self._ctx.engine.connect() as conn:
+                return repo.has_server_identity(conn, user_id=user_id)
+
+        return await asyncio.to_thread(read)
 
     def _connected_users(self) -> list[str]:
         with self._ctx.session() as session:
@@ -268,6 +293,8 @@ class SyncService:
                 dry_run=run.dry_run,
                 checkpoint=json.loads(run.checkpoint or "{}"),
                 requests_before=run.requests,
+                server_id=run.server_id,
+                servers=self._ctx.services.get("servers"),
             )
             for name in state.counts:
                 state.counts[name] = int(getattr(run, name))
@@ -335,6 +362,12 @@ class SyncService:
         fresh: dict[str, str] = checkpoint.setdefault("fresh", {})
         for kind, direction in steps:
             if state.step_done(kind):
+                continue
+            if kind == watched.KIND:  # the servers keep no change marker: it always runs
+                propagate = self._ctx.settings.sync.propagate_unwatched
+                await watched.run(state, direction, propagate_unwatched=propagate)
+                checkpoint["written"] = bool(checkpoint.get("written")) or state.wrote
+                await state.finish_step(kind, None)
                 continue
             current = MARKERS[kind](state.activities)
             stored = await state.db(partial(repo.get_marker, user_id=state.user_id, kind=kind))
@@ -441,3 +474,4 @@ class SyncService:
 
             await state.commit(work, rows)
         await watchlist.undo(state, original)
+        await watched.undo(state, original)

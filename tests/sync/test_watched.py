@@ -1,0 +1,371 @@
+"""The watched kind (SPEC §12): watched state between media servers and Trakt, both ways.
+
+The real service against the fake Trakt and the fake Plex / Jellyfin / Emby servers; the same
+items exist on both sides with the same external ids."""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from tests.conftest import Service, wait_until
+from tests.fake_jellyfin import FakeJellyfin, LiveServer
+from tests.fake_plex import FakePlex, PlexServerThread
+from tests.fake_trakt import Item
+from tests.sync.conftest import SyncWorld, sync_env
+
+JELLYFIN_KEY = "fake-jellyfin-api-key-watched-0123"
+DAY = 86400
+
+
+def _time(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M")
+
+
+@dataclass
+class Pair:
+    """One movie or episode on Trakt and on the server (``key``: the server's item)."""
+
+    trakt: Item
+    server: Any
+
+
+@dataclass
+class ServerWorld:
+    world: SyncWorld
+    kind: str
+    fake: Any
+    url: str
+    token: str
+    movies: list[Pair] = field(default_factory=list)
+    episodes: list[Pair] = field(default_factory=list)
+    server_id: str = ""
+
+    @property
+    def trakt(self) -> Any:
+        return self.world.fake.state
+
+    def add_server(self) -> None:
+        with self.world.api() as api:
+            answer = api.post(
+                "/api/v1/servers",
+                json={"kind": self.kind, "name": f"{self.kind} box", "url": self.url,
+                      "token": self.token, "live": "off"},
+            )  # fmt: skip
+        assert answer.status_code == 201, answer.text
+        assert answer.json()["state"] == "ok", answer.json()
+        self.server_id = answer.json()["id"]
+
+    def link(self, source: str, external_id: str, user_id: str | None = None) -> None:
+        with self.world.api() as api:
+            answer = api.post(
+                f"/api/v1/users/{user_id or self.world.user_id}/identities",
+                json={"source": source, "external_id": external_id},
+            )
+        assert answer.status_code == 201, answer.text
+
+    def sync(self, direction: str, dry_run: bool = False) -> dict[str, Any]:
+        with self.world.api() as api:
+            answer = api.post(
+                f"/api/v1/users/{self.world.user_id}/sync",
+                json={"kind": "watched", "direction": direction, "dry_run": dry_run,
+                      "server_id": self.server_id},
+            )  # fmt: skip
+        assert answer.status_code == 202, answer.text
+        run_id = answer.json()["run_id"]
+        self.world.wait(run_id)
+        return self.world.run(run_id, items_limit=10000)
+
+    def undo(self, run_id: str) -> dict[str, Any]:
+        with self.world.api() as api:
+            answer = api.post(f"/api/v1/sync/runs/{run_id}/undo")
+        assert answer.status_code == 202, answer.text
+        undo_id = answer.json()["run_id"]
+        self.world.wait(undo_id)
+        return self.world.run(undo_id, items_limit=10000)
+
+    def trakt_plays(self, pair: Pair) -> list[Any]:
+        return [p for p in self.trakt.history("ann") if p.item is pair.trakt]
+
+
+def _catalogue(world: SyncWorld, movies: int, episodes: int) -> tuple[list[Item], list[Item]]:
+    fake = world.fake.state
+    movie_items = [
+        fake.add_movie(f"Watched Movie {i}", 2000 + i,
+                       {"trakt": 91_000 + i, "slug": f"watched-movie-{i}",
+                        "imdb": f"tt{9_100_000 + i}", "tmdb": 191_000 + i})
+        for i in range(movies)
+    ]  # fmt: skip
+    show = fake.add_show(
+        "Watched Show", 2010, {"trakt": 92_000, "slug": "watched-show", "tvdb": 392_000,
+                               "tmdb": 292_000, "imdb": "tt9200000"}
+    )  # fmt: skip
+    episode_items = [
+        fake.add_episode(show, 1, n + 1, {"trakt": 93_000 + n, "tvdb": 793_000 + n,
+                                          "tmdb": 593_000 + n, "imdb": f"tt{9_300_000 + n}"})
+        for n in range(episodes)
+    ]  # fmt: skip
+    return movie_items, episode_items
+
+
+@pytest.fixture
+def plex_world(world: SyncWorld) -> Iterator[ServerWorld]:
+    fake = FakePlex(friendly_name="Living Room", owner_name="olivia")
+    server = PlexServerThread(fake)
+    server.start()
+    try:
+        sw = ServerWorld(world, "plex", fake, server.url, fake.owner_token)
+        movies, episodes = _catalogue(world, 4, 3)
+        section = fake.add_section("Movies", "movie")
+        shows = fake.add_section("TV Shows", "show")
+        for item in movies:
+            ids = {"imdb": item.ids["imdb"], "tmdb": item.ids["tmdb"]}
+            sw.movies.append(Pair(item, fake.add_movie(section, item.title, year=item.year,
+                                                       ids=ids)))  # fmt: skip
+        show_ids = {"tvdb": 392_000, "tmdb": 292_000, "imdb": "tt9200000"}
+        show = fake.add_show(shows, "Watched Show", year=2010, ids=show_ids)
+        for item in episodes:
+            ids = {"tvdb": item.ids["tvdb"], "tmdb": item.ids["tmdb"], "imdb": item.ids["imdb"]}
+            sw.episodes.append(
+                Pair(item, fake.add_episode(show, 1, item.number or 0, ids=ids))
+            )
+        fake.add_movie(section, "Home Video", agent="none", guid="local://9")  # no ids
+        yield sw
+    finally:
+        server.stop()
+
+
+@pytest.fixture(params=["jellyfin", "emby"])
+def jellyfin_world(world: SyncWorld, request: pytest.FixtureRequest) -> Iterator[ServerWorld]:
+    fake = FakeJellyfin(request.param, api_key=JELLYFIN_KEY)
+    server = LiveServer(fake).start()
+    try:
+        sw = ServerWorld(world, request.param, fake, server.url, JELLYFIN_KEY)
+        movies, episodes = _catalogue(world, 4, 3)
+        for item in movies:
+            ids = {"Imdb": item.ids["imdb"], "Tmdb": str(item.ids["tmdb"])}
+            movie = fake.add_movie(item.title, year=item.year, provider_ids=ids,
+                                   runtime_minutes=100)  # fmt: skip
+            sw.movies.append(Pair(item, movie))
+        series = fake.add_series("Watched Show", year=2010,
+                                 provider_ids={"Tvdb": "392000", "Tmdb": "292000"})  # fmt: skip
+        for item in episodes:
+            ids = {"Tvdb": str(item.ids["tvdb"]), "Tmdb": str(item.ids["tmdb"])}
+            sw.episodes.append(
+                Pair(item, fake.add_episode(series, 1, item.number or 0, provider_ids=ids))
+            )
+        fake.add_movie("Home Video", provider_ids={})
+        yield sw
+    finally:
+        server.stop()
+
+
+def _outcomes(run: dict[str, Any]) -> list[tuple[str, str, str]]:
+    out = []
+    for entry in run["items"]:
+        item = entry["item"]
+        title = (item.get("movie") or item.get("episode") or {}).get("title") or ""
+        out.append((entry["action"], entry["outcome"], title))
+    return out
+
+
+# ---------------------------------------------------------------- export
+
+
+def test_plex_export_adds_one_play_per_item_trakt_lacks(plex_world: ServerWorld) -> None:
+    sw, plex, trakt = plex_world, plex_world.fake, plex_world.trakt
+    sw.add_server()
+    sw.link("plex", "olivia")
+    now = int(trakt.clock())
+    m0, m1, m2, m3 = sw.movies
+    plex.add_play(plex.owner, m0.server, now - 3 * DAY)  # watched on the server only
+    plex.add_play(plex.owner, m1.server, now - 2 * DAY)  # watched on both sides
+    trakt.add_play("ann", m1.trakt, now - 5 * DAY)
+    plex.set_state(plex.owner, sw.episodes[0].server, view_count=2, last_viewed_at=now - DAY)
+
+    run = sw.sync("export")
+
+    assert run["status"] == "succeeded", run
+    assert [_time(p.watched_at) for p in sw.trakt_plays(m0)] == [_time(now - 3 * DAY)]
+    assert len(sw.trakt_plays(m1)) == 1  # already there: nothing added
+    assert [_time(p.watched_at) for p in sw.trakt_plays(sw.episodes[0])] == [_time(now - DAY)]
+    assert not sw.trakt_plays(m2) and not sw.trakt_plays(m3)
+    counts = run["counts"]
+    assert counts["added"] == 2 and counts["already"] == 1 and counts["unmatched"] == 1
+    assert ("match", "unmatched", "Home Video") in _outcomes(run)
+    ledger = [p for p in sw.world.ledger() if p["source"] == "plex"]
+    assert len(ledger) == 2 and all(p["trakt_history_id"] for p in ledger)
+
+    again = sw.sync("export")
+    assert again["status"] == "succeeded", again
+    assert again["counts"]["added"] == 0 and again["counts"]["already"] == 3
+    assert len(trakt.history("ann")) == 3
+
+
+def test_a_play_already_in_the_ledger_is_not_exported_again(plex_world: ServerWorld) -> None:
+    """A live scrobble (here reported through the ledger API) is a play: never a second one."""
+    sw, plex, trakt = plex_world, plex_world.fake, plex_world.trakt
+    sw.add_server()
+    sw.link("plex", "olivia")
+    m0 = sw.movies[0]
+    plex.add_play(plex.owner, m0.server, int(trakt.clock()) - 600)
+    with sw.world.api() as api:
+        body = {"plays": [{"type": "movie", "movie": {"title": m0.trakt.title, "year": 2000,
+                           "ids": {"imdb": m0.trakt.ids["imdb"]}},
+                           "watched_at": "2026-01-01T10:00:00Z"}]}  # fmt: skip
+        assert api.post(f"/api/v1/users/{sw.world.user_id}/history", json=body).status_code == 200
+
+    run = sw.sync("export")
+
+    assert run["counts"]["added"] == 0 and run["counts"]["already"] == 1, run
+    assert not sw.trakt_plays(m0)  # the ledger's own play goes out with the history export
+
+
+def test_jellyfin_export_times_the_play_at_the_end_of_the_last_playback(
+    jellyfin_world: ServerWorld,
+) -> None:
+    sw, jf = jellyfin_world, jellyfin_world.fake
+    sw.add_server()
+    alice = jf.add_user("alice")
+    sw.link(sw.kind, alice.id)
+    started = sw.trakt.clock() - 2 * DAY
+    jf.mark_played(alice, sw.movies[0].server, date=started)  # runtime 100 minutes
+
+    run = sw.sync("export")
+
+    assert run["status"] == "succeeded", run
+    plays = sw.trakt_plays(sw.movies[0])
+    assert [_time(p.watched_at) for p in plays] == [_time(started + 100 * 60)]
+
+
+# ---------------------------------------------------------------- import
+
+
+def test_jellyfin_import_marks_for_the_linked_user_only(jellyfin_world: ServerWorld) -> None:
+    sw, jf, trakt = jellyfin_world, jellyfin_world.fake, jellyfin_world.trakt
+    sw.add_server()
+    alice, bob = jf.add_user("alice"), jf.add_user("bob")
+    sw.link(sw.kind, alice.id)
+    when = trakt.clock() - 4 * DAY
+    trakt.add_play("ann", sw.movies[1].trakt, when - DAY)
+    trakt.add_play("ann", sw.movies[1].trakt, when)  # the latest Trakt time dates the mark
+    trakt.add_play("ann", sw.episodes[2].trakt, when)
+    absent = trakt.add_movie("Not On The Server", 1999, {"trakt": 99_001, "imdb": "tt9999001"})
+    trakt.add_play("ann", absent, when)
+
+    run = sw.sync("import")
+
+    assert run["status"] == "succeeded", run
+    played = {i.id for i in jf.played_items(alice)}
+    assert played == {sw.movies[1].server.id, sw.episodes[2].server.id}
+    assert jf.played_items(bob) == []
+    data = jf.user_data(alice, sw.movies[1].server)
+    assert data.last_played is not None  # Trakt keeps the minute
+    assert when - 60 < data.last_played <= when
+    outcomes = _outcomes(run)
+    assert ("mark", "not_in_library", "Not On The Server") in outcomes
+    assert ("match", "unmatched", "Home Video") in outcomes
+    assert run["counts"]["marked"] == 2 and run["counts"]["not_in_library"] == 1
+    assert not any(r.method == "POST" for r in sw.world.trakt_requests()), "import wrote to Trakt"
+
+    again = sw.sync("import")
+    assert again["counts"]["marked"] == 0 and again["counts"]["already"] == 2
+
+
+def test_plex_account_without_its_token_is_not_writable(plex_world: ServerWorld) -> None:
+    sw, plex, trakt = plex_world, plex_world.fake, plex_world.trakt
+    kid = plex.add_account("kid", token=None)
+    sw.add_server()
+    sw.link("plex", "kid")
+    trakt.add_play("ann", sw.movies[0].trakt, trakt.clock() - DAY)
+    plex.requests.clear()
+
+    run = sw.sync("import")
+
+    assert run["status"] == "succeeded", run
+    assert ("mark", "not_writable", sw.movies[0].trakt.title) in _outcomes(run)
+    assert run["counts"]["not_writable"] == 1
+    assert plex.watched_keys(kid) == set()
+    assert not [r for r in plex.requests if r.is_write]
+
+
+# ---------------------------------------------------------------- both ways, dry run, undo
+
+
+def test_bidirectional_dry_run_then_run_then_undo(plex_world: ServerWorld) -> None:
+    sw, plex, trakt = plex_world, plex_world.fake, plex_world.trakt
+    sw.add_server()
+    sw.link("plex", "olivia")
+    now = int(trakt.clock())
+    m0, m1, m2, _m3 = sw.movies
+    plex.add_play(plex.owner, m0.server, now - DAY)  # server only → Trakt
+    trakt.add_play("ann", m1.trakt, now - DAY)  # Trakt only → server
+    plex.add_play(plex.owner, m2.server, now - DAY)  # both
+    trakt.add_play("ann", m2.trakt, now - DAY)
+    plex.requests.clear()
+    trakt.clear_log()
+
+    preview = sw.sync("bidirectional", dry_run=True)
+    assert preview["status"] == "succeeded", preview
+    assert ("add", "planned", m0.trakt.title) in _outcomes(preview)
+    assert ("mark", "planned", m1.trakt.title) in _outcomes(preview)
+    assert not [r for r in plex.requests if r.is_write]
+    assert not [r for r in sw.world.trakt_requests() if r.method == "POST"]
+    assert plex.watched_keys(plex.owner) == {m0.server.rating_key, m2.server.rating_key}
+
+    run = sw.sync("bidirectional")
+    assert run["status"] == "succeeded", run
+    watched_keys = plex.watched_keys(plex.owner)
+    on_trakt = {p.item.ids["trakt"] for p in trakt.history("ann")}
+    assert watched_keys == {m0.server.rating_key, m1.server.rating_key, m2.server.rating_key}
+    assert on_trakt == {m0.trakt.ids["trakt"], m1.trakt.ids["trakt"], m2.trakt.ids["trakt"]}
+
+    undo = sw.undo(run["id"])
+    assert undo["status"] == "succeeded", undo
+    assert plex.watched_keys(plex.owner) == {m0.server.rating_key, m2.server.rating_key}
+    assert {p.item.ids["trakt"] for p in trakt.history("ann")} == {
+        m1.trakt.ids["trakt"], m2.trakt.ids["trakt"],
+    }  # fmt: skip
+
+
+def test_sigkill_mid_export_resumes_without_a_duplicate(
+    plex_world: ServerWorld, service_factory: Callable[..., Service]
+) -> None:
+    sw, plex, trakt = plex_world, plex_world.fake, plex_world.trakt
+    shows = plex.section("TV Shows")
+    show = trakt.add_show("Long Show", 2001, {"trakt": 94_000, "tvdb": 394_000})
+    plex_show = plex.add_show(shows, "Long Show", year=2001, ids={"tvdb": 394_000})
+    total = 600  # three history batches of 250 at most
+    for n in range(total):
+        season, number = 1 + n // 100, 1 + n % 100
+        ids = {"tvdb": 894_000 + n}
+        trakt.add_episode(show, season, number, {"trakt": 95_000 + n, **ids})
+        episode = plex.add_episode(plex_show, season, number, ids=ids)
+        plex.set_state(plex.owner, episode, view_count=1, last_viewed_at=1_700_000_000 + n * 60)
+    sw.add_server()
+    sw.link("plex", "olivia")
+    trakt.latency = 0.3  # each answer takes a moment, so the kill lands mid-export
+    with sw.world.api() as api:
+        answer = api.post(f"/api/v1/users/{sw.world.user_id}/sync",
+                          json={"kind": "watched", "direction": "export"})  # fmt: skip
+    run_id = answer.json()["run_id"]
+    wait_until(
+        lambda: any(r.path == "/sync/history" and r.method == "POST" for r in trakt.requests),
+        timeout=60,
+        what="the first history batch sent",
+    )
+    assert sw.world.service.stop(signal.SIGKILL) == -signal.SIGKILL
+    trakt.latency = 0.0
+
+    sw.world.service = service_factory(sync_env(sw.world.fake), name="data")
+    run = sw.world.wait(run_id, timeout=120)
+
+    assert run["status"] == "succeeded", run
+    plays = [p for p in trakt.history("ann") if p.item.show is show]
+    assert len(plays) == total
+    assert len({id(p.item) for p in plays}) == total  # one play per episode, none twice

@@ -1,0 +1,418 @@
+"""The watched step (SPEC §12): a person's watched state on their media servers and on Trakt.
+
+Trakt's side is the ledger, brought up to date by the history import that runs before this step
+in the same run (its planned imports in a dry run). For each linked account of each server:
+
+* the library is read a page at a time (≥ 500 items per request) and every item is sorted:
+  unmatched (no external ids), watched on both sides (``already``), to export, to mark;
+* export (server → Trakt): an item watched on the server with no play at all in the ledger gets
+  one ledger play (source: the server's kind, sync state ``server``) at the server's last-watched
+  time; the history export then sends those plays in batches, reads their ids back (undo) and,
+  resumed after a crash, first links what a lost answer may have added (never a duplicate);
+* import (Trakt → server): an item with a play on Trakt, unwatched there for this account, is
+  marked watched (Jellyfin/Emby dated with the latest Trakt time; Plex cannot back-date). Items
+  with Trakt plays that the library lacks are ``not_in_library``; marks on an account without a
+  token that may write are ``not_writable``. With ``sync.propagate_unwatched`` an import-only run
+  marks unwatched what is watched on the server but has no play on Trakt.
+
+Every mark is a run item carrying its server, account and key, which is what an undo reverses.
+Marks are committed in small batches; a run cut by a crash re-reads the library, so what was
+marked shows as watched and is not marked twice (a mark made in the last, uncommitted batch is
+then counted ``already`` and an undo does not see it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import Connection
+
+from ..servers.base import AccountNotWritable, LibraryItem, ServerError
+from ..servers.service import ServerServiceError
+from ..store.models import utcnow
+from . import history, repo
+from .items import dumps, item_key, match_keys, naive_utc
+from .run import PLANNED, RunState
+
+log = logging.getLogger(__name__)
+
+KIND = "watched"
+SCOPE = history.ExportScope(KIND, (repo.SERVER,))
+# Marks per commit (each is one request to the server), and how many run at once.
+MARK_BATCH = 200
+MARK_WORKERS = 8
+
+
+@dataclass
+class TraktSide:
+    """The person's plays by match key: ``played`` any play in the ledger (a live scrobble still
+    in the outbox included), ``latest`` the newest time of the plays Trakt has, per key."""
+
+    played: set[str] = field(default_factory=set)
+    latest: dict[str, datetime] = field(default_factory=dict)
+    items: dict[str, dict[str, Any]] = field(default_factory=dict)  # item_key → item on Trakt
+    keys_of: dict[str, frozenset[str]] = field(default_factory=dict)
+
+    def add(self, item: dict[str, Any], watched_at: datetime, on_trakt: bool) -> None:
+        keys = match_keys(item)
+        self.played |= keys
+        if not on_trakt:
+            return
+        for key in keys:
+            if key not in self.latest or self.latest[key] < watched_at:
+                self.latest[key] = watched_at
+        canonical = item_key(item)
+        self.items.setdefault(canonical, item)
+        self.keys_of[canonical] = self.keys_of.get(canonical, frozenset()) | keys
+
+    def last_on_trakt(self, keys: frozenset[str]) -> datetime | None:
+        times = [self.latest[k] for k in keys if k in self.latest]
+        return max(times) if times else None
+
+
+@dataclass(frozen=True)
+class Target:
+    """One linked account of one server."""
+
+    server_id: str
+    server_kind: str
+    server_name: str
+    account_id: str
+    writable: bool
+    reason: str | None
+
+    @property
+    def step(self) -> str:
+        return f"{KIND}:{self.server_id}:{self.account_id}"
+
+
+@dataclass
+class Plan:
+    """What one account's library asks for."""
+
+    plays: list[dict[str, Any]] = field(default_factory=list)  # ledger rows to export
+    marks: list[tuple[LibraryItem, datetime | None]] = field(default_factory=list)
+    unmarks: list[LibraryItem] = field(default_factory=list)
+    rows: list[dict[str, Any]] = field(default_factory=list)  # outcomes known at planning
+    seen: set[str] = field(default_factory=set)  # match keys the library holds
+    already: int = 0
+
+
+def steps_for(direction: str, steps: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """``steps`` with the watched step added, preceded by a history import (Trakt's side)."""
+    out = list(steps)
+    history_steps = [i for i, (kind, _) in enumerate(out) if kind == history.KIND]
+    if not history_steps:
+        out.insert(0, (history.KIND, "import"))
+    else:
+        index = history_steps[0]
+        if out[index][1] == "export":
+            out[index] = (history.KIND, "bidirectional")
+    out.append((KIND, direction))
+    return out
+
+
+# ------------------------------------------------------------------ the step
+
+
+async def run(state: RunState, direction: str, *, propagate_unwatched: bool) -> None:
+    if state.servers is None:
+        return
+    checkpoint = state.phase(KIND)
+    if checkpoint.get("phase") != "export":
+        side = await state.db(lambda conn: _trakt_side(conn, state.user_id))
+        for item, when in state.planned_imports:
+            side.add(item, when, on_trakt=True)
+        for target in await _targets(state):
+            if state.step_done(target.step):
+                continue
+            await _account(state, target, side, direction, propagate_unwatched)
+            await state.finish_step(target.step, None)
+        checkpoint["phase"] = "export"
+        await state.commit()
+    if direction in ("export", "bidirectional") and not state.dry_run:
+        resumed = bool(checkpoint.get("exporting"))
+        checkpoint["exporting"] = True
+        # The history import just brought in every play Trakt has: nothing to link unless a
+        # crash may have cut a batch whose answer was lost.
+        await history.export(state, checkpoint, read_all=not resumed, scope=SCOPE)
+
+
+async def _targets(state: RunState) -> list[Target]:
+    """The person's linked accounts on the run's server (or every server)."""
+    servers = state.servers
+    rows = await servers.list_servers(after=None, limit=1000)
+    targets: list[Target] = []
+    for server in rows:
+        if state.server_id is not None and server.id != state.server_id:
+            continue
+        try:
+            accounts = await servers.accounts(server.id)
+        except ServerServiceError as exc:
+            state.partial_reasons.append(f"server {server.name!r}: {exc}")
+            continue
+        targets.extend(
+            Target(server.id, server.kind, server.name, a.account_id, a.writable, a.reason)
+            for a in accounts
+            if a.user_id == state.user_id
+        )
+    return targets
+
+
+def _trakt_side(conn: Connection, user_id: str) -> TraktSide:
+    side = TraktSide()
+    query = sa.select(repo.PLAY.c.item, repo.PLAY.c.watched_at, repo.PLAY.c.trakt_history_id).where(
+        repo.PLAY.c.user_id == user_id
+    )
+    for raw, watched_at, history_id in conn.execute(query):
+        side.add(json.loads(raw), _aware(watched_at), on_trakt=history_id is not None)
+    return side
+
+
+async def _account(
+    state: RunState,
+    target: Target,
+    side: TraktSide,
+    direction: str,
+    propagate_unwatched: bool,
+) -> None:
+    exporting = direction in ("export", "bidirectional")
+    importing = direction in ("import", "bidirectional")
+    unmark = propagate_unwatched and direction == "import"
+    try:
+        plan = await asyncio.to_thread(
+            _read_plan, state, target, side, exporting, importing, unmark
+        )
+    except ServerError as exc:
+        state.partial_reasons.append(f"server {target.server_name!r}: {exc.reason}")
+        return
+    state.counts["already"] += plan.already
+    if importing:
+        plan.rows.extend(_not_in_library(state, target, side, plan.seen))
+
+    def insert(conn: Connection) -> None:
+        if not state.dry_run:
+            repo.insert_plays(conn, plan.plays)
+
+    exports = [
+        state.item_row(KIND, "add", PLANNED, _shown(play)) for play in plan.plays
+    ] if state.dry_run else []  # fmt: skip
+    await state.commit(insert, plan.rows + exports)
+    writes: list[tuple[str, LibraryItem, datetime | None]] = [
+        ("mark", item, when) for item, when in plan.marks
+    ] + [("unmark", item, None) for item in plan.unmarks]
+    if not target.writable:
+        rows = [
+            state.item_row(KIND, action, "not_writable", _ref(item, target), detail=target.reason)
+            for action, item, _ in writes
+        ]
+        await state.commit(None, rows)
+        return
+    if state.dry_run:
+        rows = [state.item_row(KIND, a, PLANNED, _ref(i, target)) for a, i, _ in writes]
+        await state.commit(None, rows)
+        return
+    failed = 0
+    for start in range(0, len(writes), MARK_BATCH):
+        batch = writes[start : start + MARK_BATCH]
+        results = await asyncio.to_thread(_apply, state, target, batch)
+        rows = []
+        for (action, item, _), (outcome, detail) in zip(batch, results, strict=True):
+            failed += outcome == "failed"
+            rows.append(state.item_row(KIND, action, outcome, _ref(item, target), detail=detail))
+        await state.commit(None, rows)
+    if failed:
+        state.partial_reasons.append(
+            f"server {target.server_name!r}: {failed} items could not be marked (see the items)"
+        )
+
+
+def _read_plan(
+    state: RunState,
+    target: Target,
+    side: TraktSide,
+    exporting: bool,
+    importing: bool,
+    unmark: bool,
+) -> Plan:
+    """Read the account's library (worker thread) and sort every item."""
+    plan = Plan()
+    now = utcnow()
+    with state.servers.client(target.server_id) as client:
+        for page in client.library(target.account_id):
+            for item in page:
+                _sort(state, target, side, item, plan, now, exporting, importing, unmark)
+    return plan
+
+
+def _sort(
+    state: RunState,
+    target: Target,
+    side: TraktSide,
+    item: LibraryItem,
+    plan: Plan,
+    now: datetime,
+    exporting: bool,
+    importing: bool,
+    unmark: bool,
+) -> None:
+    if not item.matched:
+        plan.rows.append(
+            state.item_row(KIND, "match", "unmatched", _ref(item, target), detail="no external ids")
+        )
+        return
+    shape = item.trakt_item()
+    keys = match_keys(shape)
+    plan.seen |= keys
+    played = bool(keys & side.played)
+    if item.watched and played:
+        plan.already += 1
+    elif item.watched and exporting:
+        when = _server_time(target.server_kind, item, now)
+        plan.plays.append(
+            {
+                "user_id": state.user_id,
+                "item": dumps(shape),
+                "item_key": item_key(shape),
+                "watched_at": naive_utc(when),
+                "source": target.server_kind,
+                "trakt_history_id": None,
+                "sync_state": repo.SERVER,
+                "runtime": item.runtime,
+            }
+        )
+    elif item.watched and unmark:
+        plan.unmarks.append(item)
+    elif not item.watched and importing:
+        latest = side.last_on_trakt(keys)
+        if latest is not None:
+            plan.marks.append((item, latest))
+
+
+def _server_time(kind: str, item: LibraryItem, now: datetime) -> datetime:
+    """When the server says the item was last watched: Plex's ``lastViewedAt``; Jellyfin/Emby's
+    ``LastPlayedDate`` is the *start* of the last playback, so its runtime is added (capped at
+    now); unknown → Trakt's "unknown" (never the time of the sync)."""
+    when = item.last_watched_at
+    if when is None:
+        return repo.UNKNOWN_TIME.replace(tzinfo=UTC)
+    if kind != "plex" and item.runtime:
+        when = min(when + timedelta(minutes=item.runtime), now)
+    return when
+
+
+def _not_in_library(
+    state: RunState, target: Target, side: TraktSide, seen: set[str]
+) -> list[dict[str, Any]]:
+    rows = []
+    for canonical, item in side.items.items():
+        if item.get("type") not in ("movie", "episode"):
+            continue
+        if not side.keys_of[canonical] & seen:
+            shown = {**item, "server": {"id": target.server_id, "account": target.account_id}}
+            rows.append(state.item_row(KIND, "mark", "not_in_library", shown))
+    return rows
+
+
+def _apply(
+    state: RunState, target: Target, batch: list[tuple[str, LibraryItem, datetime | None]]
+) -> list[tuple[str, str | None]]:
+    """Make a batch of marks on the server (worker thread, a few at a time): (outcome, detail)
+    for each."""
+    with state.servers.client(target.server_id) as client:
+
+        def write(entry: tuple[str, LibraryItem, datetime | None]) -> tuple[str, str | None]:
+            action, item, when = entry
+            try:
+                if action == "mark":
+                    client.mark_watched(target.account_id, item.key, when)
+                else:
+                    client.mark_unwatched(target.account_id, item.key)
+            except AccountNotWritable as exc:
+                return "not_writable", exc.reason
+            except ServerError as exc:
+                return "failed", exc.reason
+            return ("marked" if action == "mark" else "unmarked"), None
+
+        with ThreadPoolExecutor(MARK_WORKERS) as pool:
+            return list(pool.map(write, batch))
+
+
+# ------------------------------------------------------------------ undo
+
+
+async def undo(state: RunState, original: str) -> None:
+    """Reverse the server marks of run ``original`` (its Trakt plays go with the history undo)."""
+    if state.servers is None:
+        return
+    progress = state.phase("undo-watched")
+
+    def load(conn: Connection) -> list[tuple[str, dict[str, Any]]]:
+        marked = repo.run_list_items(
+            conn, run_id=original, kind=KIND, action="mark", outcome="marked"
+        )
+        unmarked = repo.run_list_items(
+            conn, run_id=original, kind=KIND, action="unmark", outcome="unmarked"
+        )
+        return [("unmark", r["item"]) for r in marked] + [("mark", r["item"]) for r in unmarked]
+
+    todo = await state.db(load)
+    for start in range(int(progress.get("done", 0)), len(todo), MARK_BATCH):
+        batch = todo[start : start + MARK_BATCH]
+        results = await asyncio.to_thread(_reverse, state, batch)
+        rows = [
+            state.item_row(KIND, action, outcome, item, detail=detail)
+            for (action, item), (outcome, detail) in zip(batch, results, strict=True)
+        ]
+        progress["done"] = start + len(batch)
+        await state.commit(None, rows)
+
+
+def _reverse(
+    state: RunState, batch: list[tuple[str, dict[str, Any]]]
+) -> list[tuple[str, str | None]]:
+    """Undo marks one by one (worker thread): (outcome, detail) for each."""
+    out: list[tuple[str, str | None]] = []
+    for action, item in batch:
+        ref = item.get("server") or {}
+        try:
+            with state.servers.client(ref["id"]) as client:
+                if action == "unmark":
+                    client.mark_unwatched(ref["account"], ref["key"])
+                else:
+                    client.mark_watched(ref["account"], ref["key"])
+        except ServerServiceError as exc:  # the server was removed since
+            out.append(("failed", str(exc)))
+        except ServerError as exc:
+            out.append(("failed", exc.reason))
+        except KeyError:
+            out.append(("failed", "the run item does not say where it was marked"))
+        else:
+            out.append(("unmarked" if action == "unmark" else "marked", None))
+    return out
+
+
+# ------------------------------------------------------------------ helpers
+
+
+def _ref(item: LibraryItem, target: Target) -> dict[str, Any]:
+    """The item as a run row shows it, with what an undo needs to find it again."""
+    return {
+        **item.trakt_item(),
+        "server": {"id": target.server_id, "account": target.account_id, "key": item.key},
+    }
+
+
+def _shown(play: dict[str, Any]) -> dict[str, Any]:
+    return {**json.loads(play["item"]), "watched_at": history.trakt_time(play["watched_at"])}
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
