@@ -46,6 +46,7 @@ from .security.gate import SecurityGate, allowed_hosts_for
 from .servers.service import ServerService
 from .sync import SyncService
 from .ui import login, overview
+from .ui import servers as servers_page
 from .ui import settings as settings_page
 from .ui import sync as sync_page
 from .ui import users as users_page
@@ -219,6 +220,7 @@ def build(ctx: AppContext) -> None:
             route.path_regex = re.compile(route.path_regex.pattern, re.DOTALL)
     for page in (login, overview, users_page, sync_page, settings_page, *ENRICH_PAGES):
         page.register(ctx)
+    servers_page.register(ctx)
     install_scheduler(ctx)
     install_scrobbling(ctx, app)
     # Saved app credentials release the calls waiting for them at once.

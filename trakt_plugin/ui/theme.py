@@ -16,6 +16,7 @@ ICON_URL = "/assets/icon.svg"
 NAV = [
     ("Overview", "/", "dashboard"),
     ("Users", "/users", "group"),
+    ("Servers", "/servers", "dns"),
     ("Sync", "/sync", "sync"),
     ("Stats", "/stats", "bar_chart"),
     ("Metadata", "/metadata", "travel_explore"),
