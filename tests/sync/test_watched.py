@@ -369,3 +369,46 @@ def test_sigkill_mid_export_resumes_without_a_duplicate(
     plays = [p for p in trakt.history("ann") if p.item.show is show]
     assert len(plays) == total
     assert len({id(p.item) for p in plays}) == total  # one play per episode, none twice
+
+
+# ---------------------------------------------------------------- ratings, kind "all"
+
+
+def test_plex_ratings_fill_the_empty_side_and_never_overwrite(plex_world: ServerWorld) -> None:
+    sw, plex, trakt = plex_world, plex_world.fake, plex_world.trakt
+    sw.add_server()
+    sw.link("plex", "olivia")
+    m0, m1, m2, m3 = sw.movies
+    plex.rate(plex.owner, m0.server, 7.5)  # Plex only → Trakt 8 (nearest, half up)
+    trakt.rate("ann", m1.trakt, 9)  # Trakt only → Plex 9
+    plex.rate(plex.owner, m2.server, 4.0)  # both, different: left alone
+    trakt.rate("ann", m2.trakt, 6)
+    plex.rate(plex.owner, m3.server, 0.2)  # Plex → Trakt at least 1
+
+    run = sw.sync("bidirectional")
+
+    assert run["status"] == "succeeded", run
+    on_trakt = {key: value[0] for key, value in trakt.ratings["ann"].items()}
+    assert on_trakt == {id(m0.trakt): 8, id(m1.trakt): 9, id(m2.trakt): 6, id(m3.trakt): 1}
+    assert plex.state(plex.owner, m1.server).user_rating == 9
+    assert plex.state(plex.owner, m2.server).user_rating == 4.0
+    assert plex.state(plex.owner, m0.server).user_rating == 7.5
+
+    plex.requests.clear()
+    again = sw.sync("bidirectional")
+    assert again["status"] == "succeeded", again
+    assert not [r for r in plex.requests if r.is_write]
+    assert {key: value[0] for key, value in trakt.ratings["ann"].items()} == on_trakt
+
+
+def test_kind_all_includes_the_watched_step_for_a_linked_person(plex_world: ServerWorld) -> None:
+    sw, plex, trakt = plex_world, plex_world.fake, plex_world.trakt
+    sw.add_server()
+    sw.link("plex", "olivia")
+    plex.add_play(plex.owner, sw.movies[0].server, int(trakt.clock()) - DAY)
+
+    run = sw.world.sync("all", "bidirectional")
+
+    assert run["status"] == "succeeded", run
+    assert {"kind": "watched", "direction": "bidirectional"} in run["steps"]
+    assert len(sw.trakt_plays(sw.movies[0])) == 1

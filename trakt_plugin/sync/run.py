@@ -38,7 +38,8 @@ COUNTS = ("imported", "added", "removed", "skipped", "not_found")
 WATCHED_COUNTS = ("marked", "unmarked", "already", "not_in_library", "unmatched", "not_writable")
 # A dry run's items have this outcome; they count under the action's counter.
 PLANNED = "planned"
-PLANNED_COUNTS = {"import": "imported", "add": "added", "remove": "removed"}
+PLANNED_COUNTS = {"import": "imported", "add": "added", "remove": "removed", "mark": "marked",
+                  "unmark": "unmarked"}  # fmt: skip
 # Outcomes that count as "skipped": nothing to do, or not done and not an error.
 SKIPPED_OUTCOMES = frozenset(
     {"skipped", "linked", "duplicate", "no_ids", "watched", "limit", "unsupported", "held"}

@@ -120,12 +120,12 @@ class SyncService:
         exist."""
         if steps is None:
             if kind == watched.KIND:
-                steps = watched.steps_for(direction, [])
+                steps = watched.steps_for(direction, [], self._ctx.settings)
             else:
                 kinds = KINDS if kind == "all" else (kind,)
                 steps = [(k, direction) for k in kinds]
                 if kind == "all" and await self._has_server(user_id):
-                    steps = watched.steps_for(direction, steps)
+                    steps = watched.steps_for(direction, steps, self._ctx.settings)
         async with self._lock:
             run = await asyncio.to_thread(
                 self._create, user_id, kind, direction, dry_run, trigger, steps, None, server_id
@@ -225,7 +225,7 @@ class SyncService:
     async def _scheduled_run(self, user_id: str, trigger: str) -> None:
         steps = scheduled_steps(self._ctx.settings)
         if self._ctx.settings.sync.server_watched and await self._has_server(user_id):
-            steps = watched.steps_for("bidirectional", steps)
+            steps = watched.steps_for("bidirectional", steps, self._ctx.settings)
         if not steps:
             return
         kinds = {k for k, _ in steps}
@@ -364,8 +364,11 @@ class SyncService:
             if state.step_done(kind):
                 continue
             if kind == watched.KIND:  # the servers keep no change marker: it always runs
-                propagate = self._ctx.settings.sync.propagate_unwatched
-                await watched.run(state, direction, propagate_unwatched=propagate)
+                flags = self._ctx.settings.sync
+                await watched.run(
+                    state,
+                    watched.Options(direction, flags.propagate_unwatched, flags.server_ratings),
+                )
                 checkpoint["written"] = bool(checkpoint.get("written")) or state.wrote
                 await state.finish_step(kind, None)
                 continue

@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -34,10 +35,11 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import Connection
 
+from ..config import Settings
 from ..servers.base import AccountNotWritable, LibraryItem, ServerError
 from ..servers.service import ServerServiceError
 from ..store.models import utcnow
-from . import history, repo
+from . import history, ratings, repo
 from .items import dumps, item_key, match_keys, naive_utc
 from .run import PLANNED, RunState
 
@@ -48,6 +50,10 @@ SCOPE = history.ExportScope(KIND, (repo.SERVER,))
 # Marks per commit (each is one request to the server), and how many run at once.
 MARK_BATCH = 200
 MARK_WORKERS = 8
+# A write to the server: ("mark", item, Trakt's time) | ("unmark", item, None) |
+# ("rate", item, rating 1-10).
+Write = tuple[str, LibraryItem, Any]
+DONE = {"mark": "marked", "unmark": "unmarked", "rate": "rated"}
 
 
 @dataclass
@@ -59,6 +65,8 @@ class TraktSide:
     latest: dict[str, datetime] = field(default_factory=dict)
     items: dict[str, dict[str, Any]] = field(default_factory=dict)  # item_key → item on Trakt
     keys_of: dict[str, frozenset[str]] = field(default_factory=dict)
+    # Local ratings (Trakt's after the ratings import) by match key; None: deleted here.
+    ratings: dict[str, int | None] = field(default_factory=dict)
 
     def add(self, item: dict[str, Any], watched_at: datetime, on_trakt: bool) -> None:
         keys = match_keys(item)
@@ -71,6 +79,13 @@ class TraktSide:
         canonical = item_key(item)
         self.items.setdefault(canonical, item)
         self.keys_of[canonical] = self.keys_of.get(canonical, frozenset()) | keys
+
+    def rating(self, keys: frozenset[str]) -> tuple[bool, int | None]:
+        """(known, rating): whether a local rating or a deletion exists, and the rating."""
+        for key in keys:
+            if key in self.ratings:
+                return True, self.ratings[key]
+        return False, None
 
     def last_on_trakt(self, keys: frozenset[str]) -> datetime | None:
         times = [self.latest[k] for k in keys if k in self.latest]
@@ -100,14 +115,21 @@ class Plan:
     plays: list[dict[str, Any]] = field(default_factory=list)  # ledger rows to export
     marks: list[tuple[LibraryItem, datetime | None]] = field(default_factory=list)
     unmarks: list[LibraryItem] = field(default_factory=list)
+    rate_server: list[tuple[LibraryItem, int]] = field(default_factory=list)  # Trakt → Plex
+    rate_trakt: list[dict[str, Any]] = field(default_factory=list)  # Plex → local → Trakt
     rows: list[dict[str, Any]] = field(default_factory=list)  # outcomes known at planning
     seen: set[str] = field(default_factory=set)  # match keys the library holds
     already: int = 0
 
 
-def steps_for(direction: str, steps: list[tuple[str, str]]) -> list[tuple[str, str]]:
-    """``steps`` with the watched step added, preceded by a history import (Trakt's side)."""
+def steps_for(
+    direction: str, steps: list[tuple[str, str]], settings: Settings
+) -> list[tuple[str, str]]:
+    """``steps`` with the watched step added, preceded by a history import (Trakt's side) and,
+    with ``sync.server_ratings``, a ratings import."""
     out = list(steps)
+    if settings.sync.server_ratings and all(kind != ratings.KIND for kind, _ in out):
+        out.append((ratings.KIND, "import"))
     history_steps = [i for i, (kind, _) in enumerate(out) if kind == history.KIND]
     if not history_steps:
         out.insert(0, (history.KIND, "import"))
@@ -122,7 +144,22 @@ def steps_for(direction: str, steps: list[tuple[str, str]]) -> list[tuple[str, s
 # ------------------------------------------------------------------ the step
 
 
-async def run(state: RunState, direction: str, *, propagate_unwatched: bool) -> None:
+@dataclass(frozen=True)
+class Options:
+    direction: str
+    propagate_unwatched: bool = False  # an import-only run unmarks what Trakt has no play of
+    server_ratings: bool = True  # Plex ratings and Trakt's fill each other's gaps
+
+    @property
+    def exporting(self) -> bool:
+        return self.direction in ("export", "bidirectional")
+
+    @property
+    def importing(self) -> bool:
+        return self.direction in ("import", "bidirectional")
+
+
+async def run(state: RunState, options: Options) -> None:
     if state.servers is None:
         return
     checkpoint = state.phase(KIND)
@@ -133,16 +170,23 @@ async def run(state: RunState, direction: str, *, propagate_unwatched: bool) -> 
         for target in await _targets(state):
             if state.step_done(target.step):
                 continue
-            await _account(state, target, side, direction, propagate_unwatched)
+            if await _account(state, target, side, options):
+                checkpoint["rated"] = True
             await state.finish_step(target.step, None)
         checkpoint["phase"] = "export"
         await state.commit()
-    if direction in ("export", "bidirectional") and not state.dry_run:
+    if state.dry_run:
+        return
+    if options.exporting:
         resumed = bool(checkpoint.get("exporting"))
         checkpoint["exporting"] = True
         # The history import just brought in every play Trakt has: nothing to link unless a
         # crash may have cut a batch whose answer was lost.
         await history.export(state, checkpoint, read_all=not resumed, scope=SCOPE)
+    if checkpoint.get("rated") and not checkpoint.get("ratings_sent"):
+        await ratings.run(state, "export")  # the Plex ratings now stored here, to Trakt
+        checkpoint["ratings_sent"] = True
+        await state.commit()
 
 
 async def _targets(state: RunState) -> list[Target]:
@@ -168,46 +212,50 @@ async def _targets(state: RunState) -> list[Target]:
 
 def _trakt_side(conn: Connection, user_id: str) -> TraktSide:
     side = TraktSide()
-    query = sa.select(repo.PLAY.c.item, repo.PLAY.c.watched_at, repo.PLAY.c.trakt_history_id).where(
-        repo.PLAY.c.user_id == user_id
-    )
-    for raw, watched_at, history_id in conn.execute(query):
+    plays = sa.select(repo.PLAY.c.item, repo.PLAY.c.watched_at, repo.PLAY.c.trakt_history_id)
+    for raw, watched_at, history_id in conn.execute(plays.where(repo.PLAY.c.user_id == user_id)):
         side.add(json.loads(raw), _aware(watched_at), on_trakt=history_id is not None)
+    rated = sa.select(ratings.ENTRY.c.item, ratings.ENTRY.c.rating, ratings.ENTRY.c.deleted_at)
+    for raw, rating, deleted_at in conn.execute(rated.where(ratings.ENTRY.c.user_id == user_id)):
+        for key in match_keys(json.loads(raw)):
+            side.ratings[key] = None if deleted_at is not None else int(rating)
     return side
 
 
-async def _account(
-    state: RunState,
-    target: Target,
-    side: TraktSide,
-    direction: str,
-    propagate_unwatched: bool,
-) -> None:
-    exporting = direction in ("export", "bidirectional")
-    importing = direction in ("import", "bidirectional")
-    unmark = propagate_unwatched and direction == "import"
+async def _account(state: RunState, target: Target, side: TraktSide, options: Options) -> bool:
+    """Sync one account; True when it stored ratings to send to Trakt."""
     try:
-        plan = await asyncio.to_thread(
-            _read_plan, state, target, side, exporting, importing, unmark
-        )
+        plan = await asyncio.to_thread(_read_plan, state, target, side, options)
     except ServerError as exc:
         state.partial_reasons.append(f"server {target.server_name!r}: {exc.reason}")
-        return
+        return False
     state.counts["already"] += plan.already
-    if importing:
+    if options.importing:
         plan.rows.extend(_not_in_library(state, target, side, plan.seen))
 
     def insert(conn: Connection) -> None:
         if not state.dry_run:
             repo.insert_plays(conn, plan.plays)
+            if plan.rate_trakt:
+                conn.execute(ratings.ENTRY.insert(), plan.rate_trakt)
 
-    exports = [
-        state.item_row(KIND, "add", PLANNED, _shown(play)) for play in plan.plays
-    ] if state.dry_run else []  # fmt: skip
-    await state.commit(insert, plan.rows + exports)
-    writes: list[tuple[str, LibraryItem, datetime | None]] = [
-        ("mark", item, when) for item, when in plan.marks
-    ] + [("unmark", item, None) for item in plan.unmarks]
+    planned = []
+    if state.dry_run:
+        planned = [state.item_row(KIND, "add", PLANNED, _shown(play)) for play in plan.plays]
+        planned += [
+            state.item_row(KIND, "rate", PLANNED, {**json.loads(r["item"]), "rating": r["rating"]})
+            for r in plan.rate_trakt
+        ]
+    await state.commit(insert, plan.rows + planned)
+    writes: list[Write] = [("mark", item, when) for item, when in plan.marks]
+    writes += [("unmark", item, None) for item in plan.unmarks]
+    writes += [("rate", item, rating) for item, rating in plan.rate_server]
+    await _write(state, target, writes)
+    return bool(plan.rate_trakt)
+
+
+async def _write(state: RunState, target: Target, writes: list[Write]) -> None:
+    """Marks and ratings on the server, a batch per commit."""
     if not target.writable:
         rows = [
             state.item_row(KIND, action, "not_writable", _ref(item, target), detail=target.reason)
@@ -224,9 +272,12 @@ async def _account(
         batch = writes[start : start + MARK_BATCH]
         results = await asyncio.to_thread(_apply, state, target, batch)
         rows = []
-        for (action, item, _), (outcome, detail) in zip(batch, results, strict=True):
+        for (action, item, value), (outcome, detail) in zip(batch, results, strict=True):
             failed += outcome == "failed"
-            rows.append(state.item_row(KIND, action, outcome, _ref(item, target), detail=detail))
+            shown = _ref(item, target)
+            if action == "rate":
+                shown["rating"] = value
+            rows.append(state.item_row(KIND, action, outcome, shown, detail=detail))
         await state.commit(None, rows)
     if failed:
         state.partial_reasons.append(
@@ -234,21 +285,15 @@ async def _account(
         )
 
 
-def _read_plan(
-    state: RunState,
-    target: Target,
-    side: TraktSide,
-    exporting: bool,
-    importing: bool,
-    unmark: bool,
-) -> Plan:
+def _read_plan(state: RunState, target: Target, side: TraktSide, options: Options) -> Plan:
     """Read the account's library (worker thread) and sort every item."""
     plan = Plan()
     now = utcnow()
+    rate = options.server_ratings and target.server_kind == "plex"  # the others keep no score
     with state.servers.client(target.server_id) as client:
         for page in client.library(target.account_id):
             for item in page:
-                _sort(state, target, side, item, plan, now, exporting, importing, unmark)
+                _sort(state, target, side, item, plan, now, options, rate)
     return plan
 
 
@@ -259,9 +304,8 @@ def _sort(
     item: LibraryItem,
     plan: Plan,
     now: datetime,
-    exporting: bool,
-    importing: bool,
-    unmark: bool,
+    options: Options,
+    rate: bool,
 ) -> None:
     if not item.matched:
         plan.rows.append(
@@ -271,10 +315,13 @@ def _sort(
     shape = item.trakt_item()
     keys = match_keys(shape)
     plan.seen |= keys
+    if rate:
+        _sort_rating(state, side, item, shape, keys, plan, now)
     played = bool(keys & side.played)
+    unmark = options.propagate_unwatched and options.direction == "import"
     if item.watched and played:
         plan.already += 1
-    elif item.watched and exporting:
+    elif item.watched and options.exporting:
         when = _server_time(target.server_kind, item, now)
         plan.plays.append(
             {
@@ -290,10 +337,40 @@ def _sort(
         )
     elif item.watched and unmark:
         plan.unmarks.append(item)
-    elif not item.watched and importing:
+    elif not item.watched and options.importing:
         latest = side.last_on_trakt(keys)
         if latest is not None:
             plan.marks.append((item, latest))
+
+
+def _sort_rating(
+    state: RunState,
+    side: TraktSide,
+    item: LibraryItem,
+    shape: dict[str, Any],
+    keys: frozenset[str],
+    plan: Plan,
+    now: datetime,
+) -> None:
+    """Plex's rating (0-10) and Trakt's (1-10) fill each other's gap; neither overwrites, and a
+    rating deleted here is not brought back."""
+    known, rating = side.rating(keys)
+    if item.user_rating is not None and not known:
+        plan.rate_trakt.append(
+            {
+                "user_id": state.user_id,
+                "type": shape["type"],
+                "item": dumps(shape),
+                "item_key": item_key(shape),
+                "rating": max(1, min(10, math.floor(item.user_rating + 0.5))),
+                "rated_at": now,
+                "synced": False,
+                "deleted_at": None,
+                "not_found_at": None,
+            }
+        )
+    elif item.user_rating is None and rating is not None:
+        plan.rate_server.append((item, rating))
 
 
 def _server_time(kind: str, item: LibraryItem, now: datetime) -> datetime:
@@ -321,25 +398,25 @@ def _not_in_library(
     return rows
 
 
-def _apply(
-    state: RunState, target: Target, batch: list[tuple[str, LibraryItem, datetime | None]]
-) -> list[tuple[str, str | None]]:
-    """Make a batch of marks on the server (worker thread, a few at a time): (outcome, detail)
+def _apply(state: RunState, target: Target, batch: list[Write]) -> list[tuple[str, str | None]]:
+    """Make a batch of writes on the server (worker thread, a few at a time): (outcome, detail)
     for each."""
     with state.servers.client(target.server_id) as client:
 
-        def write(entry: tuple[str, LibraryItem, datetime | None]) -> tuple[str, str | None]:
-            action, item, when = entry
+        def write(entry: Write) -> tuple[str, str | None]:
+            action, item, value = entry
             try:
                 if action == "mark":
-                    client.mark_watched(target.account_id, item.key, when)
-                else:
+                    client.mark_watched(target.account_id, item.key, value)
+                elif action == "unmark":
                     client.mark_unwatched(target.account_id, item.key)
+                else:
+                    client.set_rating(target.account_id, item.key, float(value))
             except AccountNotWritable as exc:
                 return "not_writable", exc.reason
             except ServerError as exc:
                 return "failed", exc.reason
-            return ("marked" if action == "mark" else "unmarked"), None
+            return DONE[action], None
 
         with ThreadPoolExecutor(MARK_WORKERS) as pool:
             return list(pool.map(write, batch))

@@ -1,5 +1,6 @@
-"""Sync page: per user "Sync now" (kind, direction, dry-run preview), live progress, run history
-with per-item detail, and undo of export runs. Reads the store; runs go through the service."""
+"""Sync page: per user "Sync now" (kind — the watched kind per media server —, direction,
+dry-run preview), live progress, run history with per-item detail, and undo of export runs.
+Reads the store; runs go through the service."""
 
 from __future__ import annotations
 
@@ -13,13 +14,14 @@ from sqlmodel import select
 
 from ..api.sync import RUN, run_public
 from ..context import AppContext
-from ..store.models import TraktConnection, User
+from ..store.models import MediaServer, TraktConnection, User
 from ..sync import SyncError, SyncService
 from .auth import guarded, login_redirect
 from .theme import frame
 
 KIND_OPTIONS = {"all": "Everything", "history": "History", "watchlist": "Watchlist",
-                "ratings": "Ratings"}  # fmt: skip
+                "ratings": "Ratings", "watched": "Watched on media servers"}  # fmt: skip
+ALL_SERVERS = ""  # the server select's "every server" value
 DIRECTION_OPTIONS = {"bidirectional": "Both ways", "import": "Import from Trakt",
                      "export": "Export to Trakt"}  # fmt: skip
 STATUS_COLOURS = {"queued": "grey", "running": "primary", "succeeded": "positive",
@@ -61,6 +63,13 @@ def _people(ctx: AppContext) -> list[Person]:
     return [Person(u.id, u.display_name, u.id in connected) for u in users]
 
 
+def _servers(ctx: AppContext) -> dict[str, str]:
+    """The server select's options: every server, then each by name."""
+    with ctx.session() as session:
+        rows = session.exec(select(MediaServer).order_by(MediaServer.name)).all()
+    return {ALL_SERVERS: "Every server", **{r.id: f"{r.name} ({r.kind})" for r in rows}}
+
+
 def _runs(
     ctx: AppContext, user_id: str | None = None, limit: int = RECENT_RUNS
 ) -> list[dict[str, Any]]:
@@ -90,19 +99,22 @@ def register(ctx: AppContext) -> None:
         if redirect := await login_redirect(ctx):
             return redirect
         people = await run.io_bound(_people, ctx) or []
+        servers = await run.io_bound(_servers, ctx) or {ALL_SERVERS: "Every server"}
         names = {p.user_id: p.name for p in people}
         with frame(ctx, "Sync"):
             ui.label("Sync with Trakt").classes("text-h6").mark("sync-title")
             if not people:
                 ui.label("No people yet: add them on the Users page.")
             for person in people:
-                _person_card(ctx, service, person)
+                _person_card(ctx, service, person, servers)
             ui.label("Runs").classes("text-h6")
             _run_history(ctx, service, names)
         return None
 
 
-def _person_card(ctx: AppContext, service: SyncService, person: Person) -> None:
+def _person_card(
+    ctx: AppContext, service: SyncService, person: Person, servers: dict[str, str]
+) -> None:
     with ui.card().classes("w-full").props(f"data-test=sync-user-{person.user_id}"):
         with ui.row().classes("items-center w-full gap-4"):
             ui.label(person.name).classes("text-lg font-bold")
@@ -110,6 +122,10 @@ def _person_card(ctx: AppContext, service: SyncService, person: Person) -> None:
             kind.props("data-test=sync-kind")
             direction = ui.select(DIRECTION_OPTIONS, value="bidirectional", label="Direction")
             direction.classes("w-44").props("data-test=sync-direction")
+            server = ui.select(servers, value=ALL_SERVERS, label="Media server").classes("w-44")
+            server.props("data-test=sync-server").bind_visibility_from(
+                kind, "value", backward=lambda value: value == "watched"
+            )
             dry_run = ui.checkbox("Dry run (preview only)").props("data-test=sync-dry-run")
             button = ui.button("Sync now").props("data-test=sync-now")
             if not person.connected:
@@ -122,7 +138,11 @@ def _person_card(ctx: AppContext, service: SyncService, person: Person) -> None:
         async def start() -> None:
             try:
                 await service.request(
-                    person.user_id, kind.value, direction.value, dry_run=bool(dry_run.value)
+                    person.user_id,
+                    kind.value,
+                    direction.value,
+                    dry_run=bool(dry_run.value),
+                    server_id=(server.value or None) if kind.value == "watched" else None,
                 )
             except SyncError as exc:
                 ui.notify(str(exc), type="warning")
@@ -212,12 +232,16 @@ def _run_row(data: dict[str, Any], names: dict[str, str], show: Any, undo: Any) 
         if data["error"]:
             ui.label(data["error"]).classes("text-xs text-negative")
         ui.button("Details", on_click=lambda r=data["id"]: show(r)).props("flat dense")
+        counts = data["counts"]
         undoable = (
             data["status"] in ("succeeded", "partial")
             and not data["dry_run"]
             and not data["undo_of"]
-            and data["direction"] in ("export", "bidirectional")
-            and data["counts"]["added"]
+            and (
+                (data["direction"] in ("export", "bidirectional") and counts["added"])
+                or counts.get("marked")
+                or counts.get("unmarked")
+            )
         )
         if undoable:
             ui.button("Undo", on_click=lambda r=data["id"]: undo(r)).props(
