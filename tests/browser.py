@@ -77,3 +77,22 @@ def type_into(driver: WebDriver, test_id: str, text: str) -> None:
 
 def click(driver: WebDriver, test_id: str) -> None:
     wait_for(driver, f"[data-test={test_id}]").click()
+
+
+def choose(driver: WebDriver, css: str, option: str) -> None:
+    """Open a Quasar select and pick the option showing ``option``."""
+    field = wait_for(driver, css)
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", field)
+    field.click()
+
+    def pick(d: WebDriver) -> bool:
+        for item in d.find_elements(By.CSS_SELECTOR, ".q-menu .q-item"):
+            if item.is_displayed() and item.text.strip() == option:
+                item.click()
+                return True
+        return False
+
+    WebDriverWait(driver, WAIT_SECONDS).until(pick)
+    WebDriverWait(driver, WAIT_SECONDS).until(
+        lambda d: not any(m.is_displayed() for m in d.find_elements(By.CSS_SELECTOR, ".q-menu"))
+    )

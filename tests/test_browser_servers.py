@@ -20,6 +20,7 @@ from selenium.webdriver.support.wait import WebDriverWait
 
 from tests.browser import (
     WAIT_SECONDS,
+    choose,
     chromium,
     click,
     type_into,
@@ -86,25 +87,6 @@ class Rig:
         source = self.driver.page_source
         for secret in secrets:
             assert secret not in source
-
-
-def choose(driver: WebDriver, css: str, option: str) -> None:
-    """Open a Quasar select and pick the option showing ``option``."""
-    field = wait_for(driver, css)
-    driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", field)
-    field.click()
-
-    def pick(d: WebDriver) -> bool:
-        for item in d.find_elements(By.CSS_SELECTOR, ".q-menu .q-item"):
-            if item.is_displayed() and item.text.strip() == option:
-                item.click()
-                return True
-        return False
-
-    WebDriverWait(driver, WAIT_SECONDS).until(pick)
-    WebDriverWait(driver, WAIT_SECONDS).until(
-        lambda d: not any(m.is_displayed() for m in d.find_elements(By.CSS_SELECTOR, ".q-menu"))
-    )
 
 
 @pytest.fixture(scope="module")
