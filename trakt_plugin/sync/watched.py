@@ -163,7 +163,7 @@ async def run(state: RunState, options: Options) -> None:
     if state.servers is None:
         return
     checkpoint = state.phase(KIND)
-    if checkpoint.get("phase") != "export":
+    if not checkpoint.get("planned"):  # (history.export keeps its own "phase" in here)
         side = await state.db(lambda conn: _trakt_side(conn, state.user_id))
         for item, when in state.planned_imports:
             side.add(item, when, on_trakt=True)
@@ -173,7 +173,7 @@ async def run(state: RunState, options: Options) -> None:
             if await _account(state, target, side, options):
                 checkpoint["rated"] = True
             await state.finish_step(target.step, None)
-        checkpoint["phase"] = "export"
+        checkpoint["planned"] = True
         await state.commit()
     if state.dry_run:
         return
