@@ -13,7 +13,7 @@ import secrets
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -578,6 +578,26 @@ class FakeTrakt:
             item = pool[i % len(pool)]
             when = float(int(start + i * step) // 60 * 60)
             out.append(Play(next(self._ids), username, item, when, "watch"))
+        self.plays.extend(out)
+        self.plays_version += 1
+        self.touch(username, "movies", "watched_at")
+        self.touch(username, "episodes", "watched_at")
+        return out
+
+    def seed_plays(
+        self, username: str, items: Iterable[Item], plays: Iterable[tuple[Item, float]]
+    ) -> list[Play]:
+        """Bulk setup for benchmarks: `items` join the catalogue and `plays` (item, watched_at)
+        join the user's history in one go (no per-play watchlist pruning; activities touched
+        once): 120,000 items and 60,000 plays in well under a second."""
+        if username not in self.users:
+            self.add_user(username)
+        self.items.extend(items)
+        ids = self._ids
+        out = [
+            Play(next(ids), username, item, float(int(when) // 60 * 60), "watch")
+            for item, when in plays
+        ]
         self.plays.extend(out)
         self.plays_version += 1
         self.touch(username, "movies", "watched_at")
