@@ -24,6 +24,7 @@ then counted ``already`` and an undo does not see it).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import math
@@ -41,7 +42,7 @@ from ..servers.service import ServerServiceError
 from ..store.models import utcnow
 from . import history, ratings, repo
 from .items import dumps, item_key, match_keys, naive_utc
-from .run import PLANNED, RunState
+from .run import PLANNED, RunState, StopKind
 
 log = logging.getLogger(__name__)
 
@@ -160,33 +161,54 @@ class Options:
 
 
 async def run(state: RunState, options: Options) -> None:
+    """Plan every linked account (reading its library, storing the plays to export), then make
+    the server writes while the plays go to Trakt: the two wait on different servers."""
     if state.servers is None:
         return
     checkpoint = state.phase(KIND)
+    exporting = options.exporting and not state.dry_run
     if not checkpoint.get("planned"):  # (history.export keeps its own "phase" in here)
         side = await state.db(lambda conn: _trakt_side(conn, state.user_id))
         for item, when in state.planned_imports:
             side.add(item, when, on_trakt=True)
+        plans: list[tuple[Target, list[Write]]] = []
         for target in await _targets(state):
-            if state.step_done(target.step):
-                continue
-            if await _account(state, target, side, options):
-                checkpoint["rated"] = True
-            await state.finish_step(target.step, None)
+            if not state.step_done(target.step):
+                plans.append((target, await _account(state, target, side, options)))
+        export = asyncio.create_task(_export(state, checkpoint)) if exporting else None
+        try:
+            for target, writes in plans:
+                await _write(state, target, writes)
+                await state.finish_step(target.step, None)
+        except BaseException:
+            if export is not None:
+                export.cancel()
+                with contextlib.suppress(BaseException):
+                    await export
+            raise
+        if export is not None:
+            await export
         checkpoint["planned"] = True
         await state.commit()
-    if state.dry_run:
-        return
-    if options.exporting:
-        resumed = bool(checkpoint.get("exporting"))
-        checkpoint["exporting"] = True
-        # The history import just brought in every play Trakt has: nothing to link unless a
-        # crash may have cut a batch whose answer was lost.
-        await history.export(state, checkpoint, read_all=not resumed, scope=SCOPE)
-    if checkpoint.get("rated") and not checkpoint.get("ratings_sent"):
+    elif exporting:
+        await _export(state, checkpoint)
+    if checkpoint.get("rated") and not checkpoint.get("ratings_sent") and not state.dry_run:
         await ratings.run(state, "export")  # the Plex ratings now stored here, to Trakt
         checkpoint["ratings_sent"] = True
         await state.commit()
+
+
+async def _export(state: RunState, checkpoint: dict[str, Any]) -> None:
+    """Send the plays made from the servers' watched state (history.export does the work)."""
+    resumed = bool(checkpoint.get("exporting"))
+    checkpoint["exporting"] = True
+    await state.commit()
+    try:
+        # The history import just brought in every play Trakt has: nothing to link unless a
+        # crash may have cut a batch whose answer was lost.
+        await history.export(state, checkpoint, read_all=not resumed, scope=SCOPE)
+    except StopKind as exc:  # the history's plan limit: the marks go on, the run ends partial
+        state.partial_reasons.append(str(exc))
 
 
 async def _targets(state: RunState) -> list[Target]:
@@ -222,13 +244,18 @@ def _trakt_side(conn: Connection, user_id: str) -> TraktSide:
     return side
 
 
-async def _account(state: RunState, target: Target, side: TraktSide, options: Options) -> bool:
-    """Sync one account; True when it stored ratings to send to Trakt."""
+async def _account(
+    state: RunState, target: Target, side: TraktSide, options: Options
+) -> list[Write]:
+    """Plan one account: store its plays to export (and Plex ratings for Trakt), list its
+    outcomes; answers the writes to make on the server."""
     try:
         plan = await asyncio.to_thread(_read_plan, state, target, side, options)
     except ServerError as exc:
         state.partial_reasons.append(f"server {target.server_name!r}: {exc.reason}")
-        return False
+        return []
+    if plan.rate_trakt:
+        state.phase(KIND)["rated"] = True
     state.counts["already"] += plan.already
     if options.importing:
         plan.rows.extend(_not_in_library(state, target, side, plan.seen))
@@ -250,8 +277,7 @@ async def _account(state: RunState, target: Target, side: TraktSide, options: Op
     writes: list[Write] = [("mark", item, when) for item, when in plan.marks]
     writes += [("unmark", item, None) for item in plan.unmarks]
     writes += [("rate", item, rating) for item, rating in plan.rate_server]
-    await _write(state, target, writes)
-    return bool(plan.rate_trakt)
+    return writes
 
 
 async def _write(state: RunState, target: Target, writes: list[Write]) -> None:
