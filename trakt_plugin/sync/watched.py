@@ -50,7 +50,7 @@ KIND = "watched"
 SCOPE = history.ExportScope(KIND, (repo.SERVER,))
 # Marks per commit (each is one request to the server), and how many run at once.
 MARK_BATCH = 200
-MARK_WORKERS = 8
+MARK_WORKERS = 4
 # A write to the server: ("mark", item, Trakt's time) | ("unmark", item, None) |
 # ("rate", item, rating 1-10).
 Write = tuple[str, LibraryItem, Any]
