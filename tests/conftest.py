@@ -33,6 +33,9 @@ def base_env(data_dir: Path, **extra: str) -> dict[str, str]:
         k: v for k, v in os.environ.items() if not k.startswith(("TRAKT_", "NICEGUI_", "PYTEST_"))
     }
     env["TRAKT_PLUGIN_DATA_DIR"] = str(data_dir)
+    # Never the real plex.tv from a test (a fake owner token must not leave the machine): a
+    # loopback port nobody listens on, unless the test points it at the fake plex.tv.
+    env["TRAKT_PLUGIN_PLEX_TV_URL"] = "http://127.0.0.1:9"
     env.update(extra)
     return env
 

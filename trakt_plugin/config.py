@@ -145,8 +145,9 @@ MAX_SERVER_TOKEN = 500
 # everything else, the token first, is masked (SPEC §11).
 SERVER_PUBLIC_FIELDS = frozenset({"kind", "name", "url", "live"})
 # Keys never taken from the dashboard's saved values: servers live in their own table, with
-# their tokens encrypted (a saved setting is plain JSON).
-NOT_SAVED_KEYS = frozenset({"servers"})
+# their tokens encrypted (a saved setting is plain JSON); plex_tv_url decides where the Plex
+# owner's token is sent, so only the environment or the YAML file may change it.
+NOT_SAVED_KEYS = frozenset({"servers", "plex_tv_url"})
 
 
 def check_server_url(value: str) -> str:
@@ -233,6 +234,11 @@ class Settings(BaseSettings):
     watch_interval: int = Field(
         5, ge=1, description="Seconds between session polls of a watched Jellyfin/Emby server"
     )
+    # Advanced: where the Plex owner's token asks for other accounts' tokens (tests: a fake).
+    plex_tv_url: str = Field(
+        "https://plex.tv",
+        description="plex.tv base URL, asked for the server tokens of shared and Home accounts",
+    )
 
     data_dir: Path = Path("./data")
     database_url: str | None = None
@@ -276,7 +282,7 @@ class Settings(BaseSettings):
             return None
         return _refuse_placeholder(value, "value")
 
-    @field_validator("redirect_uri", "api_url", "auth_url")
+    @field_validator("redirect_uri", "api_url", "auth_url", "plex_tv_url")
     @classmethod
     def _urls(cls, value: str) -> str:
         return _check_url(value)

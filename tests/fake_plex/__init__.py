@@ -14,7 +14,7 @@ In process: `httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(fake
 Steering it (all on `FakePlex`):
 
 * accounts and tokens: `owner`, `owner_token`, `add_account(name, token=, kind=, sections=)`,
-  `account(id | name)`, `set_token`, `revoke_token`;
+  `account(id | name)`, `set_token`, `add_token` (a second valid token), `revoke_token`;
 * library: `add_section(title, "movie" | "show")`, `add_movie(section, title, ids=, agent=)`,
   `add_show`, `add_episode(show, season, number, ids=)`, `remove_item`, `item(rating_key)`;
   agents "plex" (Guid children), legacy "imdb"/"themoviedb"/"thetvdb", "none", "local";
@@ -30,10 +30,14 @@ Steering it (all on `FakePlex`):
 * log: `requests` (LoggedRequest: t, method, path, query, raw_query, headers, token,
   account_id, status, json, is_write), `requests_to(path, method, prefix=)`, `writes()`,
   `clear_log()`.
+
+plex.tv for it (the shared servers' and Home users' tokens): `FakePlexTv(fake)` served by
+`PlexTvThread` (see `plextv.py`).
 """
 
 from .app import ROUTES, HTTPError, create_app, item_node, route
 from .builder import Library, build_library, episode_ids, movie_ids, seed_watched, show_ids
+from .plextv import OWNER_PLEX_ID, FakePlexTv, PlexTvThread, create_plextv_app
 from .server import PlexServerThread, free_port, serve_in_thread
 from .state import (
     LIBRARY_IDENTIFIER,
@@ -51,9 +55,11 @@ from .state import (
 __all__ = [
     "LIBRARY_IDENTIFIER",
     "OWNER_ID",
+    "OWNER_PLEX_ID",
     "ROUTES",
     "Account",
     "FakePlex",
+    "FakePlexTv",
     "HTTPError",
     "HistoryEntry",
     "Library",
@@ -61,10 +67,12 @@ __all__ = [
     "PlaySession",
     "PlexItem",
     "PlexServerThread",
+    "PlexTvThread",
     "Section",
     "UserState",
     "build_library",
     "create_app",
+    "create_plextv_app",
     "episode_ids",
     "free_port",
     "item_node",

@@ -295,6 +295,12 @@ class FakePlex:
             if token:
                 self._tokens[token] = acc.id
 
+    def add_token(self, account: Account | int | str, token: str) -> None:
+        """One more token for the account (PMS accepts every device token of an account); its
+        other tokens keep working."""
+        with self.lock:
+            self._tokens[token] = self.account(account).id
+
     def revoke_token(self, token: str) -> None:
         """The token stops working (401) without a replacement."""
         with self.lock:

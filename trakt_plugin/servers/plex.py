@@ -7,9 +7,12 @@ pages are read as raw XML elements with ``X-Plex-Container-Start``/``-Size`` (pl
 reading a missing attribute of one would fetch the item again (one request per item).
 
 Per-account state belongs to the token's account (docs §2.5/§2.6): the server token is the
-owner's (server account id 1); another account is read and changed with its own server token
-(stored by the service). Without one, the account's watched state comes from the play history,
-which the owner's token sees for everyone, and the account is not writable.
+owner's (server account id 1); another account is read and changed with its own server token:
+one given by hand (stored by the service) wins, else the one plex.tv hands the owner
+(:mod:`.plextv`, asked once per client and only when a non-owner account needs it). Without one,
+the account's watched state comes from the play history, which the owner's token sees for
+everyone, and the account is not writable (the reason says why: none known, or plex.tv could not
+be asked).
 """
 
 from __future__ import annotations
@@ -40,9 +43,11 @@ from .base import (
     ServerKind,
     ServerUnauthorized,
     ServerUnreachable,
+    redact,
     runtime_from_ms,
 )
 from .ids import plex_ids, plex_show_ids
+from .plextv import PlexTvLookup
 
 log = logging.getLogger(__name__)
 
@@ -53,10 +58,29 @@ OWNER_ACCOUNT_ID = "1"
 LIBRARY_IDENTIFIER = "com.plexapp.plugins.library"
 # Plex search types (docs §2.3).
 TYPE_MOVIE, TYPE_SHOW, TYPE_EPISODE = 1, 2, 4
+GIVE_BY_HAND = "give one by hand with PATCH /api/v1/servers/{id}/accounts/{account_id}"
 NO_TOKEN_REASON = (
     "Plex lets only an account's own token change its watched state and none is stored for "
-    "this account: give one with PATCH /api/v1/servers/{id}/accounts/{account_id}"
+    f"this account: {GIVE_BY_HAND}"
 )
+PLEX_TV_NO_TOKEN_REASON = (
+    "Plex lets only an account's own token change its watched state and plex.tv has none for "
+    "this account on this server (a Plex Home user with a PIN, or the server is not shared "
+    f"with it): {GIVE_BY_HAND}"
+)
+
+
+def plex_tv_failed_reason(error: ServerError) -> str:
+    """Why an account is not writable when plex.tv could not be asked for its token."""
+    if isinstance(error, ServerUnreachable):
+        why = error.reason.removeprefix("cannot reach plex.tv: ")
+        problem = f"plex.tv could not be reached to fetch it ({why})"
+    else:
+        problem = f"plex.tv did not give it ({error.reason})"
+    return (
+        "Plex lets only an account's own token change its watched state and "
+        f"{problem}: {GIVE_BY_HAND}"
+    )
 
 
 def _int(value: str | None) -> int | None:
@@ -93,7 +117,8 @@ def _guid_entries(element: Element) -> list[str]:
 
 class PlexClient:
     """One Plex server: ``token`` is the owner's server token; ``account_tokens`` maps other
-    server account ids to their own server tokens."""
+    server account ids to their own server tokens (given by hand); ``plex_tv`` fetches the
+    others' tokens from plex.tv (None: hand-given tokens only)."""
 
     kind: ServerKind = "plex"
 
@@ -103,6 +128,7 @@ class PlexClient:
         token: str,
         *,
         account_tokens: Mapping[str, str] | None = None,
+        plex_tv: PlexTvLookup | None = None,
         timeout: float = DEFAULT_TIMEOUT,
         page_size: int = PAGE_SIZE,
         session: requests.Session | None = None,
@@ -110,6 +136,9 @@ class PlexClient:
         self._url = url.rstrip("/")
         self._token = token
         self._account_tokens = dict(account_tokens or {})
+        self._plex_tv = plex_tv
+        self._plex_tv_tokens: dict[str, str] | None = None  # asked at most once per client
+        self._plex_tv_error: ServerError | None = None
         self._timeout = timeout
         self._page_size = max(page_size, 1)
         if session is None:
@@ -157,8 +186,19 @@ class PlexClient:
             return server
         token = self._token_of(account_id)
         if token is None:
-            raise AccountNotWritable(NO_TOKEN_REASON)
-        server = self._open(token)
+            raise AccountNotWritable(self._no_token_reason())
+        try:
+            server = self._open(token)
+        except ServerUnauthorized as exc:
+            if not self._from_plex_tv(account_id):
+                raise
+            # plex.tv's answer is stale (a share revoked, a token renewed): ask again next time.
+            self._forget_plex_tv()
+            raise ServerUnauthorized(
+                f"Plex refused the token plex.tv gave for this account ({exc.reason}); plex.tv "
+                "is asked again next time",
+                status=exc.status,
+            ) from None
         self._servers[account_id] = server
         return server
 
@@ -175,9 +215,55 @@ class PlexClient:
         return self._call(connect, "connect")
 
     def _token_of(self, account_id: str) -> str | None:
+        """The account's own server token: the server token for the owner; for another
+        account the one given by hand, else plex.tv's (asked now if not yet)."""
         if account_id == OWNER_ACCOUNT_ID:
             return self._token
-        return self._account_tokens.get(account_id)
+        given = self._account_tokens.get(account_id)
+        if given is not None:
+            return given
+        return self._plex_tv_answer().get(account_id)
+
+    def _from_plex_tv(self, account_id: str) -> bool:
+        return (
+            account_id != OWNER_ACCOUNT_ID
+            and account_id not in self._account_tokens
+            and account_id in (self._plex_tv_tokens or {})
+        )
+
+    def _plex_tv_answer(self) -> dict[str, str]:
+        """plex.tv's tokens for this server (``{}`` when plex.tv is not used or failed: the
+        failure is kept for the accounts' reasons)."""
+        if self._plex_tv is None:
+            return {}
+        if self._plex_tv_tokens is None:
+            machine = self._machine_id()  # the Plex server's own errors are not plex.tv's
+            try:
+                self._plex_tv_tokens = dict(self._plex_tv.tokens(self._token, machine))
+            except ServerError as exc:
+                self._plex_tv_tokens = {}
+                self._plex_tv_error = type(exc)(redact(exc.reason, self._token), status=exc.status)
+        return self._plex_tv_tokens
+
+    def _forget_plex_tv(self) -> None:
+        if self._plex_tv is not None:
+            machine = getattr(self._servers.get(OWNER_ACCOUNT_ID), "machineIdentifier", None)
+            if machine:
+                self._plex_tv.forget(str(machine))
+        self._plex_tv_tokens = None
+
+    def _machine_id(self) -> str:
+        machine = getattr(self._server(), "machineIdentifier", None)
+        if not machine:
+            raise ServerError("the answer has no machineIdentifier: is this a Plex server?")
+        return str(machine)
+
+    def _no_token_reason(self) -> str:
+        if self._plex_tv is None:
+            return NO_TOKEN_REASON
+        if self._plex_tv_error is not None:
+            return redact(plex_tv_failed_reason(self._plex_tv_error), self._token)
+        return PLEX_TV_NO_TOKEN_REASON
 
     def _query(
         self,
@@ -257,7 +343,7 @@ class PlexClient:
             if not account_id or not name or account_id == "0":
                 continue  # id 0 is a nameless system entry (docs §2.5), no person
             owner = account_id == OWNER_ACCOUNT_ID
-            writable = owner or account_id in self._account_tokens
+            writable = owner or self._token_of(account_id) is not None
             accounts.append(
                 ServerAccount(
                     account_id=account_id,
@@ -265,7 +351,7 @@ class PlexClient:
                     # Plex webhooks name an account by its title (SPEC §4): the name here.
                     identity=AccountIdentity(source="plex", external_id=name),
                     writable=writable,
-                    reason=None if writable else NO_TOKEN_REASON,
+                    reason=None if writable else self._no_token_reason(),
                     owner=owner,
                 )
             )
@@ -315,6 +401,7 @@ class PlexClient:
     def close(self) -> None:
         self._session.close()
         self._servers.clear()
+        self._plex_tv_tokens = None
 
     # ------------------------------------------------------------ helpers
 
@@ -322,8 +409,15 @@ class PlexClient:
         self, account_id: str, path: str, params: dict[str, Any], method: str = "get"
     ) -> None:
         if self._token_of(account_id) is None:
-            raise AccountNotWritable(NO_TOKEN_REASON)
-        self._query(self._server(account_id), path, params=params, method=method)
+            raise AccountNotWritable(self._no_token_reason())
+        server = self._server(account_id)
+        try:
+            self._query(server, path, params=params, method=method)
+        except ServerUnauthorized:
+            if self._from_plex_tv(account_id):
+                self._servers.pop(account_id, None)
+                self._forget_plex_tv()
+            raise
 
     def _shows(self, server: PlexServer, path: str) -> dict[str, ShowInfo]:
         """Show ids by rating key: new-agent episodes carry only their own ids (docs §2.4)."""

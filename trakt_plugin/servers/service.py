@@ -4,9 +4,11 @@ thread (``asyncio.to_thread``), so no request to a server ever runs on the event
 What it does (SPEC §12): add, change, remove and check servers (a check asks the server who it is
 and for its accounts, so a token that may not list accounts is ``unauthorized`` too); list a
 server's accounts with the person each is linked to through the §4 identities; keep a Plex
-account's own token; mirror ``integrations.trakt.servers`` from the YAML file (``source: yaml``,
-read-only through the API). Tokens are decrypted only to build a client and are never logged,
-stored in plain text or put in an error.
+account's own token given by hand, and fetch the others' from plex.tv with the owner's token
+(:mod:`.plextv`, answers kept in memory for an hour; a hand-given token wins); mirror
+``integrations.trakt.servers`` from the YAML file (``source: yaml``, read-only through the API).
+Tokens are decrypted only to build a client and are never logged, stored in plain text or put in
+an error.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from .base import (
 )
 from .jellyfin import Flavour, JellyfinClient
 from .plex import PlexClient
+from .plextv import PlexTvLookup, PlexTvTokens
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +102,8 @@ class Connection:
     url: str
     token: str
     account_tokens: dict[str, str] = field(default_factory=dict, repr=False)
+    # Plex: where the other accounts' tokens come from when none was given by hand.
+    plex_tv: PlexTvLookup | None = field(default=None, repr=False, compare=False)
 
     def __repr__(self) -> str:
         return f"Connection(server_id={self.server_id!r}, kind={self.kind!r}, url={self.url!r})"
@@ -135,6 +140,7 @@ def make_client(connection: Connection, *, timeout: float = DEFAULT_TIMEOUT) -> 
             connection.url,
             connection.token,
             account_tokens=connection.account_tokens,
+            plex_tv=connection.plex_tv,
             timeout=timeout,
         )
     flavour: Flavour = "emby" if connection.kind == "emby" else "jellyfin"
@@ -162,6 +168,8 @@ class ServerService:
         self._factory: ClientFactory = client_factory or make_client
         self._watch: dict[str, WatchStatus] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
+        # plex.tv's per-account tokens, in memory; the URL is read at every ask (settings).
+        self._plex_tv = PlexTvTokens(lambda: self._ctx.settings.plex_tv_url)
 
     # ------------------------------------------------------------ reads
 
@@ -315,9 +323,11 @@ class ServerService:
     # ------------------------------------------------------------ clients (worker threads)
 
     @contextlib.contextmanager
-    def client(self, server_id: str) -> Iterator[MediaServerClient]:
-        """A connected client for one server; blocking: use it inside a worker thread."""
-        connection = self._connection(server_id)
+    def client(self, server_id: str, *, plex_tv: bool = True) -> Iterator[MediaServerClient]:
+        """A connected client for one server; blocking: use it inside a worker thread.
+        ``plex_tv``: a Plex client may ask plex.tv for other accounts' tokens (when one is
+        needed; the answer is cached)."""
+        connection = self._connection(server_id, plex_tv=plex_tv)
         try:
             client = self._factory(connection)
         except ServerError:
@@ -329,7 +339,7 @@ class ServerService:
         finally:
             client.close()
 
-    def _connection(self, server_id: str) -> Connection:
+    def _connection(self, server_id: str, *, plex_tv: bool = True) -> Connection:
         with self._ctx.session() as session:
             server = self._row(session, server_id)
             ciphertexts = server_repo.account_tokens(session, server_id=server_id)
@@ -341,13 +351,16 @@ class ServerService:
             plain = _decrypt_or_none(self._ctx, ciphertext)
             if plain is not None:
                 account_tokens[account_id] = plain
-        return Connection(server.id, server.kind, server.url, token, account_tokens)
+        lookup = self._plex_tv if plex_tv and server.kind == "plex" else None
+        return Connection(server.id, server.kind, server.url, token, account_tokens, lookup)
 
     def _check(self, server_id: str) -> MediaServer:
         info = None
         error: ServerError | None = None
         try:
-            with self.client(server_id) as client:
+            # A check is about the server: plex.tv is not asked (its failures are not the
+            # server's, and they show on the accounts instead).
+            with self.client(server_id, plex_tv=False) as client:
                 info = client.info()
                 client.accounts()  # every feature needs the accounts: the token must list them
         except ServerError as exc:
@@ -403,7 +416,7 @@ class ServerService:
                 f"{server.kind.capitalize()} accounts need no token of their own: "
                 "the server's API key acts for every user"
             )
-        with self.client(server_id) as client:
+        with self.client(server_id, plex_tv=False) as client:
             try:
                 accounts = {account.account_id: account for account in client.accounts()}
             except ServerError as exc:

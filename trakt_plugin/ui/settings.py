@@ -35,6 +35,7 @@ READ_ONLY_KEYS = frozenset(
         "allowed_hosts",
         "secure_cookies",
         "servers",  # the Servers API and YAML manage them
+        "plex_tv_url",  # where the Plex owner's token goes: environment or YAML only
     }
 )
 # Keys that decide where Trakt tokens are sent: changing one asks for the admin password again.
