@@ -36,9 +36,16 @@ Steer and inspect it (all on `FakeJellyfin`):
   `set_user_data`, `set_played`, `played_items(user)`; the server's own rules in `mark_played`,
   `mark_unplayed`, `update_user_data`, `set_favorite`; `changes` journals every change made
   through the API (user, item, action, date);
-* sessions: `start_playback(user, item, position_ticks=, paused=, device_id=, theme_media=)`,
-  `report_progress(session, ticks, paused=)`, `stop_playback(session, ticks)`, `end_session`,
+* sessions: `start_playback(user, item, position_ticks= | position_ms=, paused=, device_id=,
+  theme_media=)`, `report_progress(session, ticks, paused=)`, `progress(session, ms)`,
+  `pause(session, ms=)`, `resume(session, ms=)`, `stop_playback(session, ticks | position_ms=)`
+  (the playback leaves the list; the session stays idle), `end_session` (the session is gone),
   `sessions` (also driven over HTTP by `POST /Sessions/Playing…` with a user token);
+* websocket (socket.py): Jellyfin on any path (`/socket`), Emby on `/embywebsocket`;
+  `SessionsStart` → `Sessions` pushes on every change and at the interval; `ForceKeepAlive` /
+  `KeepAlive`; `socket_refused` (every handshake 403: clients poll), `socket_periodic`,
+  `keepalive_seconds`, `drop_sockets()` (a restart), `sockets`, `socket_messages`; a handshake
+  is logged in `requests` with route `"websocket"`;
 * faults: `fail_next(n, 500 | 401 | 503 | "hang" | "drop", method=, path=)`, `clear_faults`,
   `hang_seconds`, `latency`; a stopped `LiveServer` refuses connections;
 * log: `requests` (LoggedRequest: t, wall, method, path, local_path, query, headers, body,
@@ -47,7 +54,7 @@ Steer and inspect it (all on `FakeJellyfin`):
 
 Where the fake differs from the real servers (on purpose or not yet modelled):
 
-* no websocket yet (`/socket`, `/embywebsocket`, `SessionsStart` → `Sessions`); no `/Shows/…`,
+* websocket: see socket.py for what it leaves out; no `/Shows/…`,
   `…/Items/Resume|Latest`, ActivityLog, Quick Connect, `/Users/Public`;
 * items query: the parameters above (`Recursive`, `ParentId`, `Include/ExcludeItemTypes`,
   `Ids`, `Filters`, `IsPlayed`, `IsFavorite`, `(Exclude)LocationTypes`, `IsMissing`,

@@ -153,6 +153,11 @@ def create_app(fake: FakeJellyfin) -> Callable[[Scope, Receive, Send], Awaitable
                 elif message["type"] == "lifespan.shutdown":
                     await send({"type": "lifespan.shutdown.complete"})
                     return
+        if scope["type"] == "websocket":
+            from .socket import serve
+
+            await serve(fake, scope, receive, send)
+            return
         if scope["type"] != "http":
             return
         request = Request(scope, receive)

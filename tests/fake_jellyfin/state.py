@@ -35,6 +35,7 @@ from .query import ItemQuery, run_query
 Flavour = Literal["jellyfin", "emby"]
 
 TICKS_PER_SECOND = 10_000_000
+TICKS_PER_MS = 10_000
 # Jellyfin's resume thresholds (Dashboard → Playback → Resume), docs §3.3.
 MAX_RESUME_PCT = 90.0
 MIN_RESUME_PCT = 5.0
@@ -240,6 +241,15 @@ class FakeJellyfin:
         self.users_forbidden_for_api_keys = flavour == "emby"
         self.hang_seconds = 3600.0
         self.latency = 0.0  # seconds every answer waits
+        # websocket (socket.py): refuse every handshake (403) to make clients poll; push the
+        # session list at the interval asked in SessionsStart as well as on every change (the
+        # real servers push on changes and on playing clients' progress only); the
+        # ForceKeepAlive period (a socket silent that long is dropped).
+        self.socket_refused = False
+        self.socket_periodic = True
+        self.keepalive_seconds = 60.0
+        self.sockets: list[Any] = []  # open socket.Connection objects
+        self.socket_messages: list[tuple[str, Any]] = []  # (MessageType, Data) clients sent
         self.lock = threading.RLock()
         # state
         self.api_keys: dict[str, str] = {}  # token → app name
@@ -662,10 +672,14 @@ class FakeJellyfin:
         client: str | None = None,
         theme_media: bool = False,
         count_play: bool = True,
+        position_ms: int | None = None,
     ) -> Session:
         """A client starts playing `item` (reusing that user's session on `device_id`). Like the
-        server, the start counts a play and sets LastPlayedDate (unless `count_play=False`)."""
+        server, the start counts a play and sets LastPlayedDate (unless `count_play=False`).
+        The position is `position_ticks`, or `position_ms` when given."""
         user = self._as_user(user)
+        if position_ms is not None:
+            position_ticks = position_ms * TICKS_PER_MS
         with self.lock:
             now = self.clock()
             device_id = device_id or f"device-{user.name}-{device_name}".replace(" ", "-")
@@ -691,6 +705,7 @@ class FakeJellyfin:
                 if self.flavour == "emby" or self.version_info < (12,):
                     data.played = False  # a re-watch un-marks it up to 10.11 (PR #15762)
                 self._touched(user.id)
+            self.sessions_changed()
             return session
 
     def session_for(self, user: User | str, device_id: str) -> Session | None:
@@ -712,10 +727,35 @@ class FakeJellyfin:
             session.last_activity = session.last_playback_check_in = self.clock()
             if session.item is not None and not session.is_theme_media:
                 self._update_play_state(session.user_id, session.item, session.position_ticks)
+            self.sessions_changed()
             return session
 
-    def stop_playback(self, session: Session, position_ticks: int | None = None) -> Session:
-        """The client stops: no position counts as the full runtime. The session stays (idle)."""
+    def progress(
+        self, session: Session, position_ms: int, *, paused: bool | None = None
+    ) -> Session:
+        """A progress report at `position_ms` (milliseconds)."""
+        return self.report_progress(session, position_ms * TICKS_PER_MS, paused=paused)
+
+    def pause(self, session: Session, position_ms: int | None = None) -> Session:
+        ticks = None if position_ms is None else position_ms * TICKS_PER_MS
+        return self.report_progress(session, ticks, paused=True)
+
+    def resume(self, session: Session, position_ms: int | None = None) -> Session:
+        ticks = None if position_ms is None else position_ms * TICKS_PER_MS
+        return self.report_progress(session, ticks, paused=False)
+
+    def stop_playback(
+        self,
+        session: Session,
+        position_ticks: int | None = None,
+        *,
+        position_ms: int | None = None,
+    ) -> Session:
+        """The client stops (at `position_ticks`, or `position_ms` when given): no position
+        counts as the full runtime. The playback leaves the session list (no NowPlayingItem);
+        the session itself stays, idle, as on the real servers (`end_session` removes it)."""
+        if position_ms is not None:
+            position_ticks = position_ms * TICKS_PER_MS
         with self.lock:
             item = session.item
             if item is not None and not session.is_theme_media:
@@ -724,12 +764,31 @@ class FakeJellyfin:
                 session.position_ticks = position_ticks
             session.item, session.is_paused = None, False
             session.last_activity = self.clock()
+            self.sessions_changed()
             return session
 
     def end_session(self, session: Session) -> None:
         with self.lock:
             if session in self.sessions:
                 self.sessions.remove(session)
+            self.sessions_changed()
+
+    # ------------------------------------------------------------------ websocket
+
+    def sessions_changed(self) -> None:
+        """Wake every subscribed socket: the server pushes the list on session events."""
+        with self.lock:
+            for connection in list(self.sockets):
+                connection.wake()
+
+    def drop_sockets(self) -> int:
+        """Close every open websocket (code 1001, going away), as a server restart does;
+        returns how many were open."""
+        with self.lock:
+            open_now = list(self.sockets)
+            for connection in open_now:
+                connection.drop()
+            return len(open_now)
 
     def _update_play_state(self, user_id: str, item: Item, position: int | None) -> None:
         """UserDataManager.UpdatePlayState: where a reported position leaves the user data."""

@@ -5,6 +5,8 @@ Everything talks to 127.0.0.1 only (uvicorn in a thread) or to the ASGI app in p
 
 from __future__ import annotations
 
+import json
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -801,3 +803,89 @@ class _SyncASGI(httpx.BaseTransport):
             return httpx.Response(response.status_code, headers=response.headers, content=body)
 
         return asyncio.run(run())
+
+
+# ---------------------------------------------------------------------- websocket
+
+
+def test_real_client_websocket_receives_sessions(jellyfin: World) -> None:
+    """jellyfin-apiclient-python's websocket (`/socket`, MediaBrowser header with the API key):
+    ForceKeepAlive on connect, KeepAlive answered, Sessions pushed after SessionsStart."""
+    fake = jellyfin.fake
+    client = real_client(jellyfin, jellyfin.alice)
+    received: list[tuple[str, Any]] = []
+    arrived = threading.Condition()
+
+    def callback(message: str, data: Any) -> None:
+        with arrived:
+            received.append((message, data))
+            arrived.notify_all()
+
+    def wait_for(predicate: Any) -> None:
+        with arrived:
+            assert arrived.wait_for(lambda: predicate(received), timeout=10), received
+
+    client.callback = client.callback_ws = callback
+    client.config.data["app.default"] = True  # what config.app() sets; on_message reads it
+    client.start(websocket=True)
+    try:
+        wait_for(lambda got: ("WebSocketConnect", None) in got)
+        client.wsc.send("SessionsStart", "0,100")
+        playing = fake.start_playback(jellyfin.alice, jellyfin.matrix, position_ms=60_000)
+        wait_for(lambda got: any(kind == "Sessions" for kind, _ in got))
+        data = next(d for kind, d in received if kind == "Sessions")["value"]
+        (session,) = [s for s in data if "NowPlayingItem" in s]
+        assert session["Id"] == playing.id and session["UserName"] == "alice"
+        assert session["NowPlayingItem"]["ProviderIds"] == {"Imdb": "tt0133093", "Tmdb": "603"}
+        assert session["PlayState"]["PositionTicks"] == 60_000 * 10_000
+    finally:
+        client.stop()
+    (handshake,) = fake.requests_to("websocket")
+    assert (handshake.status, handshake.caller, handshake.auth_via) == (
+        101,
+        "api_key",
+        "Authorization",
+    )
+    # the library answered ForceKeepAlive with KeepAlive (in its own thread, in any order)
+    assert {"KeepAlive", "SessionsStart"} <= {kind for kind, _ in fake.socket_messages}
+
+
+def test_emby_websocket_path_auth_and_refusal(emby: World) -> None:
+    """Emby's `/embywebsocket?api_key=…&deviceId=…` (its JS client's form), with websocket-client;
+    a wrong key, another path or `socket_refused` are refused at the handshake."""
+    import websocket  # websocket-client, what jellyfin-apiclient-python uses
+
+    fake = emby.fake
+    root = emby.live.url.replace("http://", "ws://")
+    ws = websocket.create_connection(
+        f"{root}/embywebsocket?api_key={fake.api_key}&deviceId=tests", timeout=5
+    )
+    try:
+        assert json.loads(ws.recv()) == {"MessageType": "ForceKeepAlive", "Data": 60}
+        ws.send(json.dumps({"MessageType": "KeepAlive"}))
+        assert json.loads(ws.recv()) == {"MessageType": "KeepAlive"}
+        ws.send(json.dumps({"MessageType": "SessionsStart", "Data": "0,1500"}))
+        fake.start_playback(emby.bob, emby.pilot)
+        message = json.loads(ws.recv())
+        while not message.get("Data"):  # a push may come before the playback is seen
+            message = json.loads(ws.recv())
+        assert message["MessageType"] == "Sessions" and message["MessageId"]
+        (session,) = message["Data"]
+        assert session["UserName"] == "bob" and session["NowPlayingItem"]["Id"] == emby.pilot.id
+        assert fake.drop_sockets() == 1
+        with pytest.raises(websocket.WebSocketConnectionClosedException):
+            while True:
+                ws.recv()  # until the close frame (1001)
+    finally:
+        ws.close()
+    for url, status in [
+        (f"{root}/embywebsocket?api_key=wrong", 401),
+        (f"{root}/socket?api_key={fake.api_key}", 404),
+    ]:
+        with pytest.raises(websocket.WebSocketBadStatusException) as refused:
+            websocket.create_connection(url, timeout=5)
+        assert refused.value.status_code == status
+    fake.socket_refused = True
+    with pytest.raises(websocket.WebSocketBadStatusException) as refused:
+        websocket.create_connection(f"{root}/embywebsocket?api_key={fake.api_key}", timeout=5)
+    assert refused.value.status_code == 403
