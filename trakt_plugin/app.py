@@ -44,6 +44,8 @@ from .scrobble import install_scrobbling
 from .security.files import private_umask
 from .security.gate import SecurityGate, allowed_hosts_for
 from .servers.service import ServerService
+from .servers.watch.factory import make_watcher
+from .servers.watch.manager import WatchManager
 from .sync import SyncService
 from .ui import login, overview
 from .ui import servers as servers_page
@@ -185,6 +187,20 @@ def install_services(ctx: AppContext) -> None:
     ctx.services["servers"] = servers
 
 
+def install_watchers(ctx: AppContext) -> None:
+    """Watch mode (SPEC §12 ``live: "watch"``): one watcher per watched server, recording
+    through the scrobbler; started once the scrobbler runs, stopped by the server service's
+    shutdown (before the scrobbler and the store)."""
+    servers: ServerService = ctx.services["servers"]
+    servers.watch = WatchManager(
+        servers=servers,
+        scrobbling=ctx.services["scrobbling"],
+        factory=make_watcher,
+        interval=lambda: float(ctx.settings.watch_interval),
+    )
+    app.on_startup(servers.watch.start)
+
+
 def security_gate(ctx: AppContext) -> Callable[[ASGIApp], ASGIApp]:
     """The outermost layer: Host allow-list, security headers, API token before the body."""
     settings = ctx.settings
@@ -223,6 +239,7 @@ def build(ctx: AppContext) -> None:
     servers_page.register(ctx)
     install_scheduler(ctx)
     install_scrobbling(ctx, app)
+    install_watchers(ctx)
     # Saved app credentials release the calls waiting for them at once.
     ctx.settings_listeners.append(ctx.services["scrobbling"].settings_changed)
 

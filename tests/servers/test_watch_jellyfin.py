@@ -6,12 +6,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime
 
 import pytest
 
-from tests.fake_jellyfin import FakeJellyfin, Item, User
+from tests.fake_jellyfin import FakeJellyfin, Item, LiveServer, User
 from tests.servers.conftest import JELLYFIN_KEY, JellyfinRig
 from trakt_plugin.events.model import PlaybackEvent
 from trakt_plugin.events.parsers import emby as emby_parser
@@ -281,13 +281,23 @@ async def test_polling_when_the_websocket_is_refused(
     assert watch.connections == 1
 
 
+@pytest.fixture
+def jellyfin_only() -> Iterator[JellyfinRig]:
+    """A fake Jellyfin alone (the versions below are Jellyfin's)."""
+    fake = FakeJellyfin("jellyfin", api_key=JELLYFIN_KEY)
+    server = LiveServer(fake).start()
+    try:
+        yield JellyfinRig(fake, server)
+    finally:
+        server.stop()
+
+
 @pytest.mark.parametrize("version", ["10.9.11", "10.10.7"])
 async def test_jellyfin_before_10_11_polls_without_trying_the_socket(
-    jellyfin: JellyfinRig, version: str
+    jellyfin_only: JellyfinRig, version: str
 ) -> None:
     """10.9 lets only admin users subscribe; 10.10 gives API keys no data (docs §3.6)."""
-    if jellyfin.kind == "emby":
-        pytest.skip("Jellyfin versions")
+    jellyfin = jellyfin_only
     jellyfin.fake.version = version
     w = Watch(jellyfin)
     alice, movie, _show, _pilot = _library(jellyfin.fake)

@@ -58,6 +58,7 @@ def health_report(ctx: AppContext) -> dict[str, Any]:
         outbox_depth = ctx.services["outbox_depth"]() if "outbox_depth" in ctx.services else 0
     scheduler_ok = bool(scheduler and scheduler.running)
     gateway = ctx.services.get("trakt")
+    watch = getattr(ctx.services.get("servers"), "watch", None)
     return {
         "status": "ok" if db_ok and scheduler_ok else "degraded",
         "version": ctx.version,
@@ -66,6 +67,17 @@ def health_report(ctx: AppContext) -> dict[str, Any]:
         "outbox_depth": outbox_depth,
         "reauth_required": int(reauth),
         "jobs": periodic_jobs(scheduler),
+        # Watched servers (live: "watch") whose watcher is waiting to reconnect (SPEC §12).
+        "watch_reconnecting": [
+            {
+                "server_id": server_id,
+                "last_error": state.last_error,
+                "last_message_at": state.last_message_at.isoformat()
+                if state.last_message_at
+                else None,
+            }
+            for server_id, state in (watch.reconnecting().items() if watch else ())
+        ],
         "rate": {
             "post_interval": gateway.budget.post_interval if gateway else None,
             "get_per_5min": gateway.budget.get_per_window if gateway else None,

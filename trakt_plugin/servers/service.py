@@ -40,6 +40,7 @@ from .base import (
 from .jellyfin import Flavour, JellyfinClient
 from .plex import PlexClient
 from .plextv import PlexTvLookup, PlexTvTokens
+from .watch.manager import WatchManager
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +112,8 @@ class Connection:
 
 @dataclass(frozen=True)
 class WatchStatus:
-    """Live following of a server (``live: watch``): ``off`` until the watchers run."""
+    """Live following of a server: ``off`` (not ``live: watch``), ``connected`` or
+    ``reconnecting``, and when its last message arrived."""
 
     state: str = "off"
     last_message_at: datetime | None = None
@@ -166,7 +168,7 @@ class ServerService:
     def __init__(self, ctx: AppContext, *, client_factory: ClientFactory | None = None) -> None:
         self._ctx = ctx
         self._factory: ClientFactory = client_factory or make_client
-        self._watch: dict[str, WatchStatus] = {}
+        self.watch: WatchManager | None = None  # set once the scrobbler exists (app.build)
         self._tasks: set[asyncio.Task[Any]] = set()
         # plex.tv's per-account tokens, in memory; the URL is read at every ask (settings).
         self._plex_tv = PlexTvTokens(lambda: self._ctx.settings.plex_tv_url)
@@ -184,7 +186,25 @@ class ServerService:
         return await asyncio.to_thread(self._load, server_id)
 
     def watch_status(self, server_id: str) -> WatchStatus:
-        return self._watch.get(server_id, WatchStatus())
+        state = self.watch.status(server_id) if self.watch is not None else None
+        if state is None:
+            return WatchStatus()
+        return WatchStatus(state=state.state, last_message_at=state.last_message_at)
+
+    def watched_servers(self) -> list[MediaServer]:
+        """Servers with ``live: "watch"`` (blocking: for worker threads)."""
+        with self._ctx.session() as session:
+            rows = server_repo.list_servers(session, after=None, limit=10_000)
+            return [row for row in rows if row.live == "watch"]
+
+    def connection(self, server_id: str) -> Connection:
+        """The server's URL and decrypted tokens (blocking: for worker threads)."""
+        return self._connection(server_id)
+
+    async def _changed(self, server_id: str) -> None:
+        """A server was added, changed or removed: its watcher follows."""
+        if self.watch is not None:
+            await self.watch.refresh(server_id)
 
     # ------------------------------------------------------------ writes
 
@@ -206,7 +226,9 @@ class ServerService:
 
         server_id = await asyncio.to_thread(insert)
         log.info("media server %s added (%s, %s)", server_id, kind, name)
-        return await self.test(server_id)
+        checked = await self.test(server_id)
+        await self._changed(server_id)
+        return checked
 
     async def update(self, server_id: str, changes: dict[str, Any]) -> MediaServer:
         """Change name, url, token, live or kind; a change of where or how the server is
@@ -228,7 +250,9 @@ class ServerService:
                 session.add(server)
                 return recheck
 
-        if await asyncio.to_thread(write):
+        recheck = await asyncio.to_thread(write)
+        await self._changed(server_id)
+        if recheck:
             return await self.test(server_id)
         return await self.get(server_id)
 
@@ -240,7 +264,7 @@ class ServerService:
                 server_repo.delete_server(session, server=server)
 
         await asyncio.to_thread(remove)
-        self._watch.pop(server_id, None)
+        await self._changed(server_id)
         log.info("media server %s removed", server_id)
 
     async def test(self, server_id: str) -> MediaServer:
@@ -314,6 +338,8 @@ class ServerService:
         task.add_done_callback(self._tasks.discard)
 
     async def stop(self) -> None:
+        if self.watch is not None:
+            await self.watch.stop()  # before the scrobbler and the store go away
         for task in list(self._tasks):
             task.cancel()
         for task in list(self._tasks):

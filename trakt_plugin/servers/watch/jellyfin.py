@@ -42,7 +42,7 @@ import json
 import logging
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit, urlunsplit
 
@@ -77,6 +77,7 @@ from ..base import (
 from ..ids import provider_ids
 from ..jellyfin import CLIENT_NAME, emby_base
 from .base import Connected, SessionSink, SessionSnapshot
+from .masking import websockets_logger
 
 log = logging.getLogger(__name__)
 
@@ -107,23 +108,6 @@ class _SocketUnavailable(Exception):
     """The websocket could not be opened: poll instead (the reason is already redacted)."""
 
 
-class _MaskingLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
-    """The websocket library logs the request line and headers at debug level: mask the token."""
-
-    def __init__(self, logger: logging.Logger, secrets: tuple[str, ...]) -> None:
-        super().__init__(logger, {})
-        self._secrets = secrets
-
-    def log(self, level: int, msg: object, *args: object, **kwargs: Any) -> None:
-        if not self.isEnabledFor(level):
-            return
-        text = str(msg) % args if args else str(msg)
-        for secret in self._secrets:
-            text = text.replace(secret, "****")
-        kwargs.pop("extra", None)
-        self.logger.log(level, "%s", text, **kwargs)
-
-
 class JellyfinWatcher:
     """Follows one Jellyfin or Emby server (``connection.kind``) until cancelled or lost."""
 
@@ -136,6 +120,9 @@ class JellyfinWatcher:
         self._device_id = f"{CLIENT_NAME}-watch-{str(connection.server_id)[:8]}"
         self._series: dict[str, ShowInfo] = {}
         self._server: _Server | None = None
+        # The playbacks of the last list, and whether each item was already played at its start.
+        self._playing: dict[str, SessionSnapshot] = {}
+        self._played_at_start: dict[str, bool] = {}
 
     # ------------------------------------------------------------ the Watcher protocol
 
@@ -184,7 +171,7 @@ class JellyfinWatcher:
                 proxy=None,  # like trust_env=False: a LAN server is reached directly
                 open_timeout=DEFAULT_TIMEOUT,
                 max_size=MAX_MESSAGE_BYTES,
-                logger=_MaskingLogger(logging.getLogger("websockets.client"), self._secrets()),
+                logger=websockets_logger(self._secrets()),
             )
         except asyncio.CancelledError:
             raise
@@ -203,7 +190,7 @@ class JellyfinWatcher:
             connected()
             # Nothing comes at subscribe time: read the list now (and after a reconnection this
             # is what stops the playbacks that ended meanwhile).
-            await sink(await self._sessions(http))
+            await self._deliver(http, sink, await self._sessions(http))
             keepalive = DEFAULT_KEEPALIVE_SECONDS / 2
             loop = asyncio.get_running_loop()
             beat = loop.time() + keepalive
@@ -215,14 +202,16 @@ class JellyfinWatcher:
                         raw = await socket.recv()
                 except TimeoutError:
                     await self._send(socket, "KeepAlive")
-                    await sink(await self._sessions(http))  # paused clients are silent
+                    # paused clients are silent
+                    await self._deliver(http, sink, await self._sessions(http))
                     beat = loop.time() + keepalive
                     continue
                 message = _message(raw)
                 kind = message.get("messagetype")
                 if kind == "Sessions":
                     data = message.get("data")
-                    await sink(await self._snapshots(http, data if isinstance(data, list) else []))
+                    sessions = await self._snapshots(http, data if isinstance(data, list) else [])
+                    await self._deliver(http, sink, sessions)
                 elif kind == "ForceKeepAlive":
                     period = message.get("data")
                     if isinstance(period, int | float) and not isinstance(period, bool):
@@ -245,6 +234,64 @@ class JellyfinWatcher:
             message["Data"] = data
         await socket.send(json.dumps(message))
 
+    async def _deliver(
+        self, http: httpx.AsyncClient, sink: SessionSink, sessions: list[SessionSnapshot]
+    ) -> None:
+        """Hand over the list, plus a ``stopped`` snapshot for each playback that left it.
+
+        A stopped playback leaves the list with no position (Jellyfin clears its PlayState),
+        and the last message seen may be well before the stop. Where the stop left the item
+        says more: a resume position is where it stopped; ``Played`` newly set means it ran
+        past the server's 90 %; otherwise the tracker's last position stands."""
+        current = {s.session_key: s for s in sessions}
+        for key, snapshot in current.items():
+            if key not in self._playing:
+                data = await self._user_data(http, snapshot)
+                self._played_at_start[key] = bool(data and data.get("played"))
+        ended = [
+            await self._stopped(http, snapshot)
+            for key, snapshot in self._playing.items()
+            if key not in current
+        ]
+        for snapshot in ended:
+            self._played_at_start.pop(snapshot.session_key, None)
+        self._playing = current
+        await sink(sessions + ended)
+
+    async def _stopped(self, http: httpx.AsyncClient, last: SessionSnapshot) -> SessionSnapshot:
+        data = await self._user_data(http, last) or {}
+        ticks = get_int(data, "playbackpositionticks", "UserData.PlaybackPositionTicks")
+        position: int | None = None
+        if ticks:
+            position = ticks // TICKS_PER_MS
+        elif data.get("played") and not self._played_at_start.get(last.session_key):
+            if last.duration_ms:  # past the server's MaxResumePct (90 % unless changed)
+                position = max(last.position_ms or 0, last.duration_ms * 9 // 10)
+        return replace(last, state="stopped", position_ms=position)
+
+    async def _user_data(
+        self, http: httpx.AsyncClient, snapshot: SessionSnapshot
+    ) -> dict[str, Any] | None:
+        """The item's ``UserData`` for the playback's user (None when it cannot be read)."""
+        user_id = snapshot.user_external_ids[0] if snapshot.user_external_ids else None
+        if not user_id:
+            return None
+        if self._kind == "emby":
+            path, params = f"/Users/{quote(user_id, safe='')}/Items", {"Ids": snapshot.item.key}
+        else:
+            path, params = "/Items", {"userId": user_id, "ids": snapshot.item.key}
+        try:
+            answer = await self._get(http, path, params)
+        except ServerUnreachable:
+            raise
+        except ServerError:
+            return None  # an item removed meanwhile: the last position stands
+        items = lower_keys(answer).get("items") if isinstance(answer, dict) else None
+        if not isinstance(items, list) or not items or not isinstance(items[0], dict):
+            return None
+        data = lower_keys(items[0]).get("userdata")
+        return lower_keys(data) if isinstance(data, dict) else None
+
     # ------------------------------------------------------------ polling
 
     async def _poll(self, http: httpx.AsyncClient, sink: SessionSink, connected: Connected) -> None:
@@ -254,7 +301,7 @@ class JellyfinWatcher:
             if first:
                 connected()
                 first = False
-            await sink(sessions)
+            await self._deliver(http, sink, sessions)
             await asyncio.sleep(self._interval)
 
     # ------------------------------------------------------------ REST

@@ -115,9 +115,9 @@ class WatchManager:
         running = self._running.get(server_id)
         return running.state if running is not None else None
 
-    def reconnecting(self) -> list[str]:
-        """Ids of the watched servers that are not connected right now."""
-        return [sid for sid, r in self._running.items() if r.state.state != "connected"]
+    def reconnecting(self) -> dict[str, WatchState]:
+        """The watched servers that are not connected right now, by id."""
+        return {sid: r.state for sid, r in self._running.items() if r.state.state != "connected"}
 
     # ------------------------------------------------------------ one server
 
