@@ -411,3 +411,26 @@ async def test_the_token_never_reaches_the_log(
     assert any(r.name == "websockets.client" and "> GET" in r.getMessage() for r in caplog.records)
     assert JELLYFIN_KEY not in caplog.text
     assert all(JELLYFIN_KEY not in str(r.args) for r in caplog.records)
+
+
+async def test_two_hours_of_updates_every_five_seconds_make_under_200_events(
+    watch: Watch,
+) -> None:
+    """Every update is seen (the test waits for each list), yet a playback stores about one
+    event per percent, never one per update (SPEC §12)."""
+    fake = watch.rig.fake
+    fake.socket_periodic = False  # one push per change, as the real servers do
+    alice = fake.add_user("alice")
+    movie = fake.add_movie("Long", 2020, {"Imdb": "tt7777777"}, runtime_minutes=120)
+    watch.start()
+    await watch.until(lambda: watch.connections == 1, "connected")
+    session = fake.start_playback(alice, movie, position_ms=0)
+    for second in range(5, 7200, 5):
+        seen = len(watch.lists)
+        fake.progress(session, second * 1000)
+        await watch.until(lambda seen=seen: len(watch.lists) > seen, f"the update at {second} s")
+    fake.stop_playback(session, position_ms=7_200_000)
+    await watch.until(lambda: watch.kinds[-1:] == ["stop"], "stop")
+    assert len(watch.lists) > 1440
+    assert watch.kinds[0] == "start" and set(watch.kinds[1:-1]) == {"progress"}
+    assert len(watch.events) < 200, len(watch.events)

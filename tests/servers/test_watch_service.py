@@ -3,6 +3,7 @@ is followed without webhooks, and its playbacks reach Trakt like webhook ones (S
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -157,3 +158,23 @@ def test_switching_watch_off_closes_the_watcher_and_back_on_opens_it(
     assert changed.status_code == 200, changed.text
     wait_until(lambda: w.watch_state() == "connected", timeout=20, what="watching again")
     assert len(w.jf.sockets) == 1
+
+
+def test_sigkill_mid_playback_then_restart_loses_and_duplicates_nothing(
+    watch_world: WatchWorld,
+    service_factory: Callable[..., Service],
+    fake_trakt: FakeTraktServer,
+) -> None:
+    w = watch_world
+    session = w.jf.start_playback("alice", w.movie, position_ms=0)
+    w.jf.progress(session, RUNTIME_MS // 2)
+    wait_until(lambda: w.calls("/scrobble/start") == 1, timeout=20, what="start")
+    assert w.service.stop(signal.SIGKILL) == -signal.SIGKILL
+
+    w.jf.progress(session, int(RUNTIME_MS * 0.9))  # played on while the service was down
+    w.service = service_factory(fake_trakt.service_env(), name="data")  # same data dir
+    wait_until(lambda: w.watch_state() == "connected", timeout=30, what="watching again")
+    w.jf.stop_playback(session, position_ms=int(RUNTIME_MS * 0.97))
+
+    wait_until(lambda: w.calls("/scrobble/stop") >= 1, timeout=30, what="stop")
+    assert len(w.trakt.history("ann")) == 1
