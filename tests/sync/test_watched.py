@@ -11,13 +11,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import httpx
 import pytest
 
-from tests.conftest import Service, wait_until
+from tests.conftest import WEBHOOK_TOKEN, Service, wait_until
 from tests.fake_jellyfin import FakeJellyfin, LiveServer
 from tests.fake_plex import FakePlex, PlexServerThread
 from tests.fake_trakt import Item
 from tests.sync.conftest import SyncWorld, sync_env
+from tests.webhooks import payloads
 
 JELLYFIN_KEY = "fake-jellyfin-api-key-watched-0123"
 DAY = 86400
@@ -241,6 +243,7 @@ def test_jellyfin_export_times_the_play_at_the_end_of_the_last_playback(
     assert run["status"] == "succeeded", run
     plays = sw.trakt_plays(sw.movies[0])
     assert [_time(p.watched_at) for p in plays] == [_time(started + 100 * 60)]
+    assert JELLYFIN_KEY not in sw.world.service.log()
 
 
 # ---------------------------------------------------------------- import
@@ -412,3 +415,29 @@ def test_kind_all_includes_the_watched_step_for_a_linked_person(plex_world: Serv
     assert run["status"] == "succeeded", run
     assert {"kind": "watched", "direction": "bidirectional"} in run["steps"]
     assert len(sw.trakt_plays(sw.movies[0])) == 1
+
+
+def test_an_account_linked_from_the_server_owns_its_webhooks(plex_world: ServerWorld) -> None:
+    """Linking a server account (its identity, as the Servers page does) makes that
+    account's webhooks the person's (SPEC §12 Accounts); no token reaches the log."""
+    sw = plex_world
+    sw.add_server()
+    with sw.world.api() as api:
+        accounts = api.get(f"/api/v1/servers/{sw.server_id}/accounts").json()["items"]
+        owner = next(a for a in accounts if a["name"] == "olivia")
+        identity = owner["identity"]
+        linked = api.post(f"/api/v1/users/{sw.world.user_id}/identities", json=identity)
+        assert linked.status_code == 201, linked.text
+        accounts = api.get(f"/api/v1/servers/{sw.server_id}/accounts").json()["items"]
+    assert next(a for a in accounts if a["name"] == "olivia")["user_id"] == sw.world.user_id
+
+    body = payloads.plex("start", "olivia", payloads.Media("movie", "Heat", imdb="tt0113277"), 5)
+    answer = httpx.post(
+        f"{sw.world.service.url}/webhooks/plex",
+        content=body.content,
+        headers={"Content-Type": body.content_type},
+        params={"token": WEBHOOK_TOKEN},
+    )
+    assert answer.status_code == 202, answer.text
+    assert answer.json()["user_id"] == sw.world.user_id
+    assert sw.token not in sw.world.service.log()
