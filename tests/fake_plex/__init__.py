@@ -22,8 +22,14 @@ Steering it (all on `FakePlex`):
 * per-account state: `state(account, item)`, `set_state(…)`, `add_play` (a real play: history row
   + viewCount), `mark_watched` / `mark_unwatched` / `rate` (what the HTTP writes do),
   `watched_keys(account)`, `history_of(account)`;
-* live: `start_session(account, item, offset=)`, `update_session`, `stop_session` (a play past
-  `watched_threshold`, 90 %, is recorded once);
+* live: `start_session(account, item, offset=)`, `update_session`, `pause`, `resume`,
+  `progress(session, offset)`, `stop_session(session, offset=)` (a play past
+  `watched_threshold`, 90 %, is recorded once), `end_session` (gone without a notification);
+  offsets in ms, sessions by object or sessionKey;
+* notifications websocket (`socket.py`, `/:/websockets/notifications`, owner token as header or
+  query): a `playing` notification (`PlaySessionStateNotification`) at every session change,
+  `push_notification(container)` for any other, `drop_sockets()` (a restart), `sockets`,
+  `notifications` (every container pushed); handshakes are logged in `requests`;
 * behaviour: `latency`, `page_cap` (answer fewer than asked), `hang_seconds`,
   `list_account_zero`, `fail_next(n, 500 | 401 | "hang", method=, path=, prefix=)`,
   `release_hangs()`, `clear_faults()`;

@@ -7,7 +7,8 @@ parameter, a missing or unknown one answers 401 (HTML, as PMS does; `/identity` 
 `X-Plex-Container-Start` / `X-Plex-Container-Size` (headers or query) and answers `offset`,
 `size`, `totalSize` (+ the `X-Plex-Container-*` headers). Media-query filters are parsed from the
 raw query (`viewedAt>=…`, `episode.viewCount>>=0`); a filter or sort the fake does not know
-answers 400 naming it, so a test never passes on a filter that was silently ignored.
+answers 400 naming it, so a test never passes on a filter that was silently ignored. The
+notifications websocket (`/:/websockets/notifications`) is served by `socket.py`.
 """
 
 from __future__ import annotations
@@ -149,6 +150,11 @@ def create_app(fake: FakePlex) -> Callable[[Scope, Receive, Send], Awaitable[Non
     """The ASGI app serving `fake` (for uvicorn or httpx.ASGITransport)."""
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket":
+            from .socket import serve
+
+            await serve(fake, scope, receive, send)
+            return
         if scope["type"] != "http":
             return
         request = Request(scope, receive)

@@ -11,7 +11,9 @@ Model (docs/media-server-apis.md §2):
   (`imdb://`, `tmdb://`, `tvdb://`) for new-agent items;
 * per account and item a `UserState` (viewCount, lastViewedAt, viewOffset, userRating,
   lastRatedAt); play history rows (real plays only: marking watched writes none);
-* live sessions (`/status/sessions`); a request log; injected faults.
+* live sessions (`/status/sessions`) and the notifications websocket (`socket.py`: a
+  `playing` notification to every open socket at each session change); a request log; injected
+  faults.
 
 Times are epoch seconds from `clock` (pass a callable to steer it). All state changes take
 `lock`, so a test may change state while the server thread answers requests.
@@ -141,6 +143,7 @@ class PlaySession:
     local: bool = True
     session_id: str = field(default_factory=lambda: uuid.uuid4().hex[:24])
     recorded: bool = False  # the play passed the threshold and was recorded
+    play_queue_item_id: int = 0
 
 
 @dataclass
@@ -227,6 +230,10 @@ class FakePlex:
         self._account_ids = itertools.count(20_000_001)
         self._history_ids = itertools.count(1)
         self._session_keys = itertools.count(1)
+        self._play_queue_ids = itertools.count(4821)
+        # notifications websocket (socket.py): open connections, and every container pushed
+        self.sockets: list[Any] = []
+        self.notifications: list[dict[str, Any]] = []
         self._version = 0  # bumped by every change; listing caches check it
         self._cache: dict[tuple[Any, ...], tuple[int, list[Any]]] = {}
         self.add_account(owner_name, id=OWNER_ID, token=owner_token, kind="owner")
@@ -661,7 +668,7 @@ class FakePlex:
         **player: Any,
     ) -> PlaySession:
         """Someone starts playing `item` (player fields: player_title, product, platform,
-        machine_identifier, address, local)."""
+        machine_identifier, address, local); open sockets get a `playing` notification."""
         with self.lock:
             target = self.item(item)
             if target.type not in LEAF_TYPES:
@@ -669,37 +676,117 @@ class FakePlex:
             session = PlaySession(
                 next(self._session_keys), self.account(account), target, offset, state, **player
             )
+            session.play_queue_item_id = next(self._play_queue_ids)
             self.sessions[session.session_key] = session
             self._record_if_watched(session)
             self._bump()
+            self._notify(session, session.state)
             return session
 
+    def session(self, ref: PlaySession | int) -> PlaySession:
+        """A live session by object or sessionKey (KeyError when it is gone)."""
+        key = ref.session_key if isinstance(ref, PlaySession) else ref
+        return self.sessions[key]
+
     def update_session(
-        self, session_key: int, *, offset: int | None = None, state: str | None = None
+        self,
+        session_key: PlaySession | int,
+        *,
+        offset: int | None = None,
+        state: str | None = None,
     ) -> PlaySession:
         """Progress or a pause; passing the watched threshold records the play once."""
         with self.lock:
-            session = self.sessions[session_key]
+            session = self.session(session_key)
             if offset is not None:
                 session.view_offset = offset
             if state is not None:
                 session.state = state
             self._record_if_watched(session)
             self._bump()
+            self._notify(session, session.state)
             return session
 
-    def stop_session(self, session_key: int, *, offset: int | None = None) -> PlaySession:
-        """Playback stops: the session disappears; below the threshold the resume point is
-        kept on the item, above it the play was recorded (history row + viewCount)."""
+    def pause(self, session: PlaySession | int, offset: int | None = None) -> PlaySession:
+        """The player pauses (at `offset` ms, else where it is)."""
+        return self.update_session(session, offset=offset, state="paused")
+
+    def resume(self, session: PlaySession | int, offset: int | None = None) -> PlaySession:
+        return self.update_session(session, offset=offset, state="playing")
+
+    def progress(self, session: PlaySession | int, offset: int) -> PlaySession:
+        """A playing client's heartbeat at `offset` ms (its state unchanged)."""
+        return self.update_session(session, offset=offset)
+
+    def stop_session(
+        self, session_key: PlaySession | int, *, offset: int | None = None
+    ) -> PlaySession:
+        """Playback stops: the session disappears (a `stopped` notification with the final
+        offset); below the threshold the resume point is kept on the item, above it the play
+        was recorded (history row + viewCount)."""
         with self.lock:
-            session = self.sessions.pop(session_key)
+            session = self.sessions.pop(self.session(session_key).session_key)
             if offset is not None:
                 session.view_offset = offset
             self._record_if_watched(session)
             if not session.recorded:
                 self._state(session.account.id, session.item).view_offset = session.view_offset
             self._bump()
+            self._notify(session, "stopped")
             return session
+
+    def end_session(self, session: PlaySession | int) -> PlaySession:
+        """The session disappears without any notification (a client that crashed, a lost
+        frame): only a fresh read of `/status/sessions` shows it is gone."""
+        with self.lock:
+            gone = self.sessions.pop(self.session(session).session_key)
+            self._bump()
+            return gone
+
+    # ------------------------------------------------------------------ notifications
+
+    def play_notification(self, session: PlaySession, state: str) -> dict[str, Any]:
+        """The `playing` container PMS pushes for a session (docs/media-server-apis.md §2.8)."""
+        entry = {
+            "sessionKey": str(session.session_key),
+            "clientIdentifier": session.machine_identifier,
+            "guid": "",
+            "ratingKey": str(session.item.rating_key),
+            "url": "",
+            "key": session.item.key,
+            "viewOffset": session.view_offset,
+            "playQueueItemID": session.play_queue_item_id,
+            "state": state,
+        }
+        return {
+            "NotificationContainer": {
+                "type": "playing",
+                "size": 1,
+                "PlaySessionStateNotification": [entry],
+            }
+        }
+
+    def _notify(self, session: PlaySession, state: str) -> None:
+        self.push_notification(self.play_notification(session, state))
+
+    def push_notification(self, message: dict[str, Any]) -> int:
+        """Send `message` (a `{"NotificationContainer": …}` dict) to every open socket, e.g. a
+        `timeline` or `activity` notification; returns how many sockets got it."""
+        with self.lock:
+            self.notifications.append(message)
+            open_now = list(self.sockets)
+            for connection in open_now:
+                connection.push(message)
+            return len(open_now)
+
+    def drop_sockets(self) -> int:
+        """Close every open notifications socket (code 1001, going away), as a restart does;
+        returns how many were open."""
+        with self.lock:
+            open_now = list(self.sockets)
+            for connection in open_now:
+                connection.drop()
+            return len(open_now)
 
     def _record_if_watched(self, session: PlaySession) -> None:
         duration = session.item.duration or 0

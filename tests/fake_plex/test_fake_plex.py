@@ -7,7 +7,9 @@ host (plexapi reaches plex.tv for some calls: `myPlexAccount()`, `switchUser`, a
 
 from __future__ import annotations
 
+import json
 import socket
+import threading
 import time
 from collections.abc import Iterator
 from datetime import datetime
@@ -404,6 +406,113 @@ def test_sessions(fake: FakePlex, clock: Clock, url: str, session: requests.Sess
     fake.stop_session(short.session_key, offset=120_000)
     assert fake.state(kid, lib.movies[0]).view_offset == 120_000
     assert fake.state(kid, lib.movies[0]).view_count == 0
+
+
+def _until(predicate: Any, what: str, timeout: float = 5.0) -> None:
+    """Wait (in this thread) for a condition another thread makes true."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for: {what}")
+        time.sleep(0.005)
+
+
+def test_alert_listener_receives_playing_notifications(
+    fake: FakePlex, url: str, session: requests.Session
+) -> None:
+    """plexapi's AlertListener (websocket-client, token in the query) gets a `playing`
+    notification at every session change, in the shape of docs §2.8."""
+    lib = build_library(fake, movies=1, shows=0, watched=0)
+    kid = fake.add_account("kid")
+    movie = lib.movies[0]
+    plex = connect(url, fake.owner_token, session)
+    received: list[dict[str, Any]] = []
+    errors: list[Any] = []
+    got = threading.Condition()
+
+    def on_alert(data: dict[str, Any]) -> None:
+        with got:
+            received.append(data)
+            got.notify_all()
+
+    listener = plex.startAlertListener(on_alert, errors.append)
+    try:
+        _until(lambda: len(fake.sockets) == 1, "the listener connected")
+        playing = fake.start_session(kid, movie, offset=0, machine_identifier="tv-1")
+        fake.pause(playing, 60_000)
+        fake.resume(playing)
+        fake.progress(playing, 120_000)
+        fake.stop_session(playing, offset=150_000)
+        fake.end_session(fake.start_session(kid, movie))  # start: one; the end: none
+        with got:
+            assert got.wait_for(lambda: len(received) == 6, timeout=5), received
+    finally:
+        listener.stop()  # its thread is a daemon; the server sees the socket close
+    _until(lambda: not fake.sockets, "the listener's socket closed")
+    assert not errors
+    assert {d["type"] for d in received} == {"playing"}
+    assert all(d["size"] == 1 for d in received)
+    notes = [d["PlaySessionStateNotification"][0] for d in received]
+    assert [(n["state"], n["viewOffset"]) for n in notes[:5]] == [
+        ("playing", 0),
+        ("paused", 60_000),
+        ("playing", 60_000),
+        ("playing", 120_000),
+        ("stopped", 150_000),
+    ]
+    first = notes[0]
+    assert set(first) == {
+        "sessionKey", "clientIdentifier", "guid", "ratingKey", "url", "key", "viewOffset",
+        "playQueueItemID", "state",
+    }  # fmt: skip
+    assert first["sessionKey"] == str(playing.session_key)
+    assert first["clientIdentifier"] == "tv-1"
+    assert (first["ratingKey"], first["key"]) == (str(movie.rating_key), movie.key)
+    assert isinstance(first["playQueueItemID"], int)
+    (handshake,) = fake.requests_to("/:/websockets/notifications")
+    assert handshake.status == 101 and handshake.account_id == 1
+    assert handshake.query.get("X-Plex-Token") == fake.owner_token  # plexapi's form
+
+
+def test_notifications_socket_auth_drop_and_other_frames(fake: FakePlex, url: str) -> None:
+    """Token in the header (Tautulli's form) or refused: none, wrong, not the owner's, or
+    another path; `drop_sockets` closes with 1001; other notification types go out as given."""
+    import websocket  # websocket-client, what plexapi's AlertListener uses
+
+    kid = fake.add_account("kid")
+    root = url.replace("http://", "ws://")
+    for address, header, status in (
+        (f"{root}/:/websockets/notifications", {}, 401),
+        (f"{root}/:/websockets/notifications", {"X-Plex-Token": "wrong"}, 401),
+        (f"{root}/:/websockets/notifications", {"X-Plex-Token": kid.token}, 403),
+        (f"{root}/:/websocket/notifications", {"X-Plex-Token": fake.owner_token}, 404),
+    ):
+        with pytest.raises(websocket.WebSocketBadStatusException) as refused:
+            websocket.create_connection(address, header=header, timeout=5)
+        assert refused.value.status_code == status
+    ws = websocket.create_connection(
+        f"{root}/:/websockets/notifications",
+        header={"X-Plex-Token": fake.owner_token},
+        timeout=5,
+    )
+    try:
+        _until(lambda: len(fake.sockets) == 1, "connected")
+        timeline = {"NotificationContainer": {"type": "timeline", "size": 1, "TimelineEntry": [
+            {"identifier": "com.plexapp.plugins.library", "itemID": 7, "state": 5}]}}  # fmt: skip
+        assert fake.push_notification(timeline) == 1
+        assert json.loads(ws.recv()) == timeline
+        assert fake.drop_sockets() == 1
+        opcode, frame = ws.recv_data_frame(True)
+        assert opcode == websocket.ABNF.OPCODE_CLOSE
+        assert int.from_bytes(frame.data[:2], "big") == 1001  # going away
+    finally:
+        ws.close()
+    _until(lambda: not fake.sockets, "the socket is gone")
+    header = fake.requests_to("/:/websockets/notifications")[-1]
+    assert header.status == 101 and "x-plex-token" in header.headers
+    assert [r.status for r in fake.requests_to("/:/websockets/notifications")] == [
+        401, 401, 403, 101,
+    ]  # fmt: skip
 
 
 # ---------------------------------------------------------------------- log and faults
