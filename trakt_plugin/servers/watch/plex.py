@@ -194,14 +194,12 @@ class PlexWatcher:
             raise ServerError(
                 f"Plex refused the notifications websocket (HTTP {status})", status=status
             ) from None
-        except (TimeoutError, OSError) as exc:
-            problem = (
-                "timed out"
-                if isinstance(exc, TimeoutError)
-                else "connection refused"
-                if "refused" in str(exc).lower()
-                else "no connection"
-            )
+        except TimeoutError:
+            raise ServerUnreachable(
+                "cannot open the Plex notifications websocket: timed out"
+            ) from None
+        except OSError as exc:
+            problem = "connection refused" if "refused" in str(exc).lower() else "no connection"
             raise ServerUnreachable(
                 f"cannot open the Plex notifications websocket: {problem}"
             ) from None
