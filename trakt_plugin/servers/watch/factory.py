@@ -11,8 +11,12 @@ from .base import Watcher
 def make_watcher(connection: Any, interval: float) -> Watcher:
     """A watcher for ``connection`` (a :class:`~trakt_plugin.servers.service.Connection`);
     ``interval``: how often to poll where the server's websocket is not available."""
+    if connection.kind == "plex":
+        from .plex import PlexWatcher
+
+        return PlexWatcher(connection, interval)
     if connection.kind in ("jellyfin", "emby"):
         from .jellyfin import JellyfinWatcher
 
         return JellyfinWatcher(connection, interval)
-    raise NotSupported(f"watching a {connection.kind} server is not available yet")
+    raise NotSupported(f"a {connection.kind} server cannot be watched")

@@ -264,9 +264,12 @@ class JellyfinWatcher:
         position: int | None = None
         if ticks:
             position = ticks // TICKS_PER_MS
-        elif data.get("played") and not self._played_at_start.get(last.session_key):
-            if last.duration_ms:  # past the server's MaxResumePct (90 % unless changed)
-                position = max(last.position_ms or 0, last.duration_ms * 9 // 10)
+        elif (
+            data.get("played")
+            and not self._played_at_start.get(last.session_key)
+            and last.duration_ms
+        ):  # newly played: it ran past the server's MaxResumePct (90 % unless changed)
+            position = max(last.position_ms or 0, last.duration_ms * 9 // 10)
         return replace(last, state="stopped", position_ms=position)
 
     async def _user_data(
