@@ -96,7 +96,14 @@ def revenge(
 
 
 def plex(
-    event: str, account: str, media: Media, progress: float | None, *, player: str = "p1"
+    event: str,
+    account: str,
+    media: Media,
+    progress: float | None,
+    *,
+    player: str = "p1",
+    server: str = "server-1",
+    account_id: int = 1,
 ) -> Body:
     guids = [
         {"id": f"{scheme}://{value}"}
@@ -123,8 +130,8 @@ def plex(
         "event": PLEX_EVENTS[event],
         "user": True,
         "owner": True,
-        "Account": {"id": 1, "title": account},
-        "Server": {"title": "srv", "uuid": "server-1"},
+        "Account": {"id": account_id, "title": account},
+        "Server": {"title": "srv", "uuid": server},
         "Player": {"local": True, "title": "tv", "uuid": player},
         "Metadata": meta,
     }
