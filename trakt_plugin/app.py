@@ -47,11 +47,14 @@ from .servers.service import ServerService
 from .servers.watch.factory import make_watcher
 from .servers.watch.manager import WatchManager
 from .sync import SyncService
+from .ui import history as history_page
 from .ui import login, overview
 from .ui import servers as servers_page
 from .ui import settings as settings_page
 from .ui import sync as sync_page
+from .ui import unmatched as unmatched_page
 from .ui import users as users_page
+from .ui import watchlist as watchlist_page
 from .ui.theme import ASSETS_DIR
 
 log = logging.getLogger("trakt_plugin")
@@ -237,6 +240,8 @@ def build(ctx: AppContext) -> None:
     for page in (login, overview, users_page, sync_page, settings_page, *ENRICH_PAGES):
         page.register(ctx)
     servers_page.register(ctx)
+    for page in (history_page, watchlist_page, unmatched_page):
+        page.register(ctx)
     install_scheduler(ctx)
     install_scrobbling(ctx, app)
     install_watchers(ctx)

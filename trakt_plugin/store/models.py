@@ -466,3 +466,27 @@ class ServerAccountToken(SQLModel, table=True):
     account_id: str = Field(primary_key=True, max_length=100)
     token: str
     updated_at: datetime = Field(default_factory=utcnow)
+
+
+class Poster(SQLModel, table=True):
+    """A Trakt poster of an item (by the ledger's ``item_key``), downloaded once into the data
+    directory and served by the service (SPEC §10). ``state``: ``pending`` (URL known, not
+    fetched yet), ``ok`` (``path`` holds it), ``missing`` (Trakt has none), ``failed``."""
+
+    item_key: str = Field(primary_key=True, max_length=400)
+    url: str | None = Field(default=None, max_length=2000)
+    state: str = Field(default="pending", max_length=12, index=True)
+    path: str | None = Field(default=None, max_length=200)
+    attempts: int = 0
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class ItemOverride(SQLModel, table=True):
+    """A person's answer for an item that could not be identified (SPEC §10 Unmatched): the
+    key the parsers give it (``source_key``, e.g. ``local:plex:<server>:<rating key>`` or a
+    title key) → the Trakt item chosen (``item``: JSON in the §9.1 shape, with its ids)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    source_key: str = Field(max_length=400, unique=True)
+    item: str
+    created_at: datetime = Field(default_factory=utcnow)

@@ -16,9 +16,12 @@ ICON_URL = "/assets/icon.svg"
 NAV = [
     ("Overview", "/", "dashboard"),
     ("Users", "/users", "group"),
+    ("History", "/history", "history"),
+    ("Watchlist", "/watchlist", "bookmarks"),
     ("Servers", "/servers", "dns"),
     ("Sync", "/sync", "sync"),
     ("Stats", "/stats", "bar_chart"),
+    ("Unmatched", "/unmatched", "help_center"),
     ("Metadata", "/metadata", "travel_explore"),
     ("Scrobbles", "/scrobbles", "playlist_play"),
     ("Settings", "/settings", "settings"),

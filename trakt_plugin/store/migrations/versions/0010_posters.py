@@ -1,0 +1,31 @@
+"""Posters: Trakt's image of each item, downloaded once and served by the service.
+
+Revision ID: 0010
+Revises: 0009
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0010"
+down_revision = "0009"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "poster",
+        sa.Column("item_key", sa.String(length=400), primary_key=True),
+        sa.Column("url", sa.String(length=2000), nullable=True),
+        sa.Column("state", sa.String(length=12), nullable=False, server_default="pending"),
+        sa.Column("path", sa.String(length=200), nullable=True),
+        sa.Column("attempts", sa.Integer(), nullable=False, server_default="0"),
+        sa.Column("updated_at", sa.DateTime(), nullable=False),
+    )
+    op.create_index("ix_poster_state", "poster", ["state"])
+
+
+def downgrade() -> None:
+    op.drop_index("ix_poster_state", table_name="poster")
+    op.drop_table("poster")

@@ -1,0 +1,20 @@
+"""History page (SPEC §10): being built."""
+
+from __future__ import annotations
+
+from fastapi.responses import RedirectResponse
+from nicegui import ui
+
+from ..context import AppContext
+from .auth import login_redirect
+from .theme import frame
+
+
+def register(ctx: AppContext) -> None:
+    @ui.page("/history", title="trakt-plugin · history")
+    async def history_page() -> RedirectResponse | None:
+        if redirect := await login_redirect(ctx):
+            return redirect
+        with frame(ctx, "History"):
+            ui.label("History").classes("text-h6").mark("history-title")
+        return None

@@ -1,0 +1,20 @@
+"""Unmatched page (SPEC §10): being built."""
+
+from __future__ import annotations
+
+from fastapi.responses import RedirectResponse
+from nicegui import ui
+
+from ..context import AppContext
+from .auth import login_redirect
+from .theme import frame
+
+
+def register(ctx: AppContext) -> None:
+    @ui.page("/unmatched", title="trakt-plugin · unmatched")
+    async def unmatched_page() -> RedirectResponse | None:
+        if redirect := await login_redirect(ctx):
+            return redirect
+        with frame(ctx, "Unmatched"):
+            ui.label("Unmatched").classes("text-h6").mark("unmatched-title")
+        return None
