@@ -5,6 +5,7 @@ Registered on import (app.py imports this module); same helpers and gate as app.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from starlette.responses import JSONResponse, Response
@@ -224,6 +225,34 @@ async def search_id(ctx: Ctx) -> Response:
         for item in ctx.fake.items
         if item.type in kinds and item.ids.get(id_type) == wanted
     ]
+    return _page(ctx, hits)
+
+
+@route("GET", "/search/{types}", auth="optional")
+async def search_text(ctx: Ctx) -> Response:
+    """Text search over titles: every word of ``query`` (operators unescaped) in the title,
+    optionally of one of ``years``; an exact title scores highest."""
+    kinds = ctx.params["types"].split(",")
+    if not set(kinds) <= {"movie", "show", "episode", "person", "list"}:
+        raise HTTPError(404)
+    query = re.sub(r"\\(.)", r"\1", ctx.query.get("query") or "").strip().lower()
+    if not query:
+        raise HTTPError(400, {"error": "query is required"})
+    years = {int(y) for y in (ctx.query.get("years") or "").split(",") if y.strip().isdigit()}
+    full = "full" in (ctx.query.get("extended") or "")
+    words = query.split()
+    hits = [
+        {
+            "type": item.type,
+            "score": 1000 if item.title.lower() == query else 500,
+            **_media_full(item, full),
+        }
+        for item in ctx.fake.items
+        if item.type in kinds
+        and all(w in item.title.lower() for w in words)
+        and (not years or item.year in years)
+    ]
+    hits.sort(key=lambda hit: -hit["score"])
     return _page(ctx, hits)
 
 

@@ -24,7 +24,7 @@ import asyncio
 import json as jsonlib
 import random
 import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Generic, Literal, Protocol, TypeVar
@@ -75,6 +75,10 @@ DEFAULT_USER_AGENT = f"trakt-plugin/{__version__}"
 PAGE_LIMIT = 250
 # Recommendations accept at most 100 per call (docs §5.4).
 RECOMMENDATIONS_LIMIT = 100
+# A text search's first page is all a person picks from (Trakt's default page is 50).
+SEARCH_LIMIT = 10
+# Characters Trakt's text search reads as operators (docs §6.1); escaped with a backslash.
+_SEARCH_OPERATORS = frozenset('+-&|!(){}[]^"~*?:/\\')
 # `tor` in the configuration: Tor's SOCKS port, names resolved by Tor (no DNS leak).
 TOR_PROXY = "socks5h://127.0.0.1:9050"
 PROXY_SCHEMES = ("socks5h", "socks5", "http", "https")
@@ -637,6 +641,35 @@ class TraktClient:
         )
         return _SEARCH.validate_python(reply.data or [])
 
+    async def search_text(
+        self,
+        query: str,
+        types: Sequence[Literal["movie", "show", "episode"]] = ("movie", "show"),
+        *,
+        year: int | None = None,
+        extended: str | None = "full,images",
+        limit: int = SEARCH_LIMIT,
+        user: TokenSource | None = None,
+    ) -> list[SearchResult]:
+        """GET /search/:types?query=…&fields=title[&years=…]: the first page, best first.
+
+        Trakt reads the query as a search expression; its operators are escaped (docs §6.1), so
+        a title such as ``Mission: Impossible`` is searched for as written.
+        """
+        if not types:
+            raise ValueError("search_text needs at least one type")
+        path = "/search/" + ",".join(_seg(t) for t in types)
+        params = {
+            "query": escape_search(query),
+            "fields": "title",
+            "years": year,
+            "extended": extended,
+            "page": 1,
+            "limit": max(1, min(limit, PAGE_LIMIT)),
+        }
+        reply = await self._request("GET", path, user=user, auth=user is not None, params=params)
+        return _SEARCH.validate_python(reply.data or [])
+
     async def summary(
         self,
         type: Literal["movie", "show"],
@@ -784,6 +817,11 @@ def _seg(value: str | int) -> str:
         raise errors.InvalidRequest(
             f"refused to ask Trakt with the path segment {_shown(text)}: not valid Unicode"
         ) from None
+
+
+def escape_search(query: str) -> str:
+    """``query`` with Trakt's search operators escaped, so it is matched as plain words."""
+    return "".join("\\" + c if c in _SEARCH_OPERATORS else c for c in query.strip())
 
 
 def _check_path(method: str, path: str) -> None:
