@@ -40,6 +40,9 @@ from .jobs import housekeeping, vip
 from .jobs.scheduler import PERIODIC, add_periodic, build_scheduler
 from .logs import configure_logging
 from .oauth_callback import oauth_callback
+from .posters import route as poster_route
+from .posters.service import INTERVAL as POSTER_INTERVAL
+from .posters.service import PosterService
 from .scrobble import install_scrobbling
 from .security.files import private_umask
 from .security.gate import SecurityGate, allowed_hosts_for
@@ -107,6 +110,7 @@ def install_root_routes(ctx: AppContext) -> None:
     app.add_api_route(
         "/oauth/trakt/callback", oauth_callback, methods=["GET"], include_in_schema=False
     )
+    poster_route.install(app, ctx)  # GET /posters/{item_key} (signed-in sessions)
 
 
 def install_scheduler(ctx: AppContext) -> None:
@@ -144,6 +148,9 @@ def install_scheduler(ctx: AppContext) -> None:
             timedelta(seconds=ctx.settings.sync.sync_interval),
         )
         ctx.services["sync"].start()  # resumes runs a crash or shutdown interrupted
+        add_periodic(
+            scheduler, "posters", ctx.services["posters"].run_once, POSTER_INTERVAL
+        )  # plus a nudge whenever new posters are recorded (posters/service.py)
         # Everything built so far lives as long as the process: move it out of the collector's
         # way, so full collections stay short (they paused webhook answers ~100 ms otherwise).
         gc.collect()
@@ -188,6 +195,10 @@ def install_services(ctx: AppContext) -> None:
     servers = ServerService(ctx)
     servers.load_yaml(ctx.settings.servers)  # integrations.trakt.servers → rows with source "yaml"
     ctx.services["servers"] = servers
+    posters = PosterService(ctx.engine, ctx.settings.data_dir, lambda: ctx.settings.proxy)
+    ctx.services["posters"] = posters
+    app.on_startup(posters.start)
+    app.on_shutdown(posters.stop)
 
 
 def install_watchers(ctx: AppContext) -> None:

@@ -10,6 +10,7 @@ with `@route(method, "/path/{param}", auth=...)`; new endpoints are one function
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import math
 import re
@@ -172,6 +173,13 @@ async def _gate(
     if is_oauth and not on_auth_host and not fake.oauth_on_api_host:
         raise HTTPError(404, {"error": "not found"})
 
+    if path.startswith(IMAGE_PREFIX) and method == "GET":  # the image host: no API headers
+        fault = fake.take_fault(method, path)
+        if fault is not None and isinstance(fault.kind, int):
+            fake.image_downloads[path] += 1
+            return _error(fault.kind), False
+        return _image(fake, path), False
+
     # the Cloudflare edge
     agent = headers.get("user-agent", "")
     if not agent or agent.startswith(tuple(fake.blocked_user_agents)):
@@ -237,6 +245,30 @@ async def _gate(
     ctx = Ctx(fake, request, entry, params, body, user, dict(request.query_params))
     response = await matched.handler(ctx)
     return response, fault is not None and fault.kind == "drop_after_processing"
+
+
+# A 1×1 lossless WebP (what Trakt's image host serves, in miniature).
+TINY_WEBP = base64.b64decode("UklGRhoAAABXRUJQVlA4TA0AAAAvAAAAEAcQERGIiP4HAA==")
+IMAGE_PREFIX = "/images/"
+
+
+def _image(fake: FakeTrakt, path: str) -> Response:
+    """An item's image: counted; an override of ``fake.image_answers`` if any, else a tiny
+    WebP, 404 for an item without one."""
+    fake.image_downloads[path] += 1
+    if path in fake.image_answers:
+        content_type, content = fake.image_answers[path]
+        return Response(content, media_type=content_type)
+    if not any(item.image_path() == path and item.poster for item in fake.items):
+        return Response(status_code=404)
+    return Response(TINY_WEBP, media_type="image/webp")
+
+
+def image_base(ctx: Ctx) -> str | None:
+    """The base of image URLs when the query asked for ``extended=…images``, else None."""
+    if "images" not in ctx.query.get("extended", "").split(","):
+        return None
+    return ctx.fake.image_host or str(ctx.request.base_url).rstrip("/")
 
 
 def _seconds(value: float) -> str:
@@ -628,7 +660,8 @@ async def _get_history(ctx: Ctx) -> Response:
     except ValueError as exc:
         raise HTTPError(400, {"error": "start_at/end_at must be ISO 8601"}) from exc
     full = "full" in ctx.query.get("extended", "")
-    return _page(ctx, plays, lambda p: p.as_json(full))
+    images = image_base(ctx)
+    return _page(ctx, plays, lambda p: p.as_json(full, images))
 
 
 route("GET", "/sync/history")(_get_history)

@@ -12,7 +12,7 @@ import random
 import secrets
 import time
 import uuid
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -141,23 +141,42 @@ class Item:
     show: Item | None = None
     season: int | None = None
     number: int | None = None
+    poster: bool = True  # False: Trakt has no poster (its images lists are empty)
 
-    def summary(self) -> dict[str, Any]:
+    def image_path(self) -> str:
+        """Where the fake serves this item's image (``GET /images/...``, counted)."""
+        return f"/images/{self.type}s/{self.ids.get('trakt')}.webp"
+
+    def images(self, base: str) -> dict[str, Any]:
+        """``extended=images`` (docs §6.2): lists of URLs per kind; Trakt's come without a
+        scheme, ``base`` (the fake's own ``http://host:port`` in tests) may carry one."""
+        own = [f"{base}{self.image_path()}"] if self.poster else []
         if self.type == "episode":
-            return {
+            return {"screenshot": own}
+        return {"poster": own, "fanart": [], "logo": [], "clearart": [], "banner": [],
+                "thumb": []}  # fmt: skip
+
+    def summary(self, images: str | None = None) -> dict[str, Any]:
+        """The item's object; with ``images`` (the image base URL) its ``images`` block."""
+        if self.type == "episode":
+            data = {
                 "season": self.season,
                 "number": self.number,
                 "title": self.title,
                 "ids": dict(self.ids),
             }
-        return {"title": self.title, "year": self.year, "ids": dict(self.ids)}
+        else:
+            data = {"title": self.title, "year": self.year, "ids": dict(self.ids)}
+        if images is not None:
+            data["images"] = self.images(images)
+        return data
 
-    def media(self) -> dict[str, Any]:
+    def media(self, images: str | None = None) -> dict[str, Any]:
         """The item as Trakt nests it in answers: {"movie": …} or {"episode": …, "show": …}."""
         if self.type == "episode":
             assert self.show is not None
-            return {"episode": self.summary(), "show": self.show.summary()}
-        return {self.type: self.summary()}
+            return {"episode": self.summary(images), "show": self.show.summary(images)}
+        return {self.type: self.summary(images)}
 
 
 @dataclass
@@ -168,13 +187,13 @@ class Play:
     watched_at: float
     action: str
 
-    def as_json(self, full: bool = False) -> dict[str, Any]:
+    def as_json(self, full: bool = False, images: str | None = None) -> dict[str, Any]:
         data = {
             "id": self.id,
             "watched_at": iso(self.watched_at),
             "action": self.action,
             "type": self.item.type,
-            **self.item.media(),
+            **self.item.media(images),
         }
         if full:  # extended=full: runtimes (minutes) on the movie or episode
             data[self.item.type]["runtime"] = self.item.runtime
@@ -272,6 +291,11 @@ class FakeTrakt:
         self.hang_seconds = 3600.0
         self.refresh_delay = 0.0  # seconds a refresh waits before Trakt checks the token
         self.blocked_user_agents: list[str] = list(BLOCKED_USER_AGENTS)
+        # images: the base of image URLs (None: the fake's own http://host:port); answers that
+        # replace an image (path → (content type, bytes)); downloads counted per path
+        self.image_host: str | None = None
+        self.image_answers: dict[str, tuple[str, bytes]] = {}
+        self.image_downloads: Counter[str] = Counter()
         # state
         self.users: dict[str, FakeUser] = {}
         self.tokens: dict[str, IssuedToken] = {}  # by access token

@@ -474,10 +474,11 @@ class Poster(SQLModel, table=True):
     fetched yet), ``ok`` (``path`` holds it), ``missing`` (Trakt has none), ``failed``."""
 
     item_key: str = Field(primary_key=True, max_length=400)
-    url: str | None = Field(default=None, max_length=2000)
+    url: str | None = Field(default=None, max_length=2000, index=True)
     state: str = Field(default="pending", max_length=12, index=True)
     path: str | None = Field(default=None, max_length=200)
     attempts: int = 0
+    next_attempt_at: datetime | None = None  # a failed download is tried again from then on
     updated_at: datetime = Field(default_factory=utcnow)
 
 

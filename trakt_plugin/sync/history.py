@@ -2,9 +2,10 @@
 
 Plan → apply, page by page or batch by batch:
 
-* import reads ``/sync/history?extended=full`` (pages of 250, up to the run's start time so the
-  pages stay put while new plays arrive); a play whose history id the ledger knows is skipped,
-  one that matches an unlinked local play links it, the rest become ledger plays. How much it
+* import reads ``/sync/history?extended=full,images`` (pages of 250, up to the run's start time
+  so the pages stay put while new plays arrive; each item's poster URL is recorded); a play
+  whose history id the ledger knows is skipped, one that matches an unlinked local play links
+  it, the rest become ledger plays. How much it
   reads (:func:`read_mode`, SPEC §7 cost rules): nothing when the only changes in
   last_activities are our own writes (the outbox's sent stops and history adds), else the newest
   pages up to the first one with nothing new, and every page at the first sync and, as a safety
@@ -25,6 +26,8 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from ..posters import images_given, poster_keys, poster_url
+from ..posters import repo as poster_repo
 from ..store.models import utcnow
 from ..trakt import errors
 from ..trakt.client import Page
@@ -51,6 +54,8 @@ from .run import PLANNED, RunState, StopKind
 log = logging.getLogger(__name__)
 
 KIND = "history"
+# Runtimes for the stats, and each item's poster (SPEC §10; downloaded by posters/service.py).
+IMPORT_EXTENDED = "full,images"
 # Writes go in batches of at most 250 items (SPEC §7; Trakt's practical body size, docs §4.8).
 BATCH = 250
 # Range reads reach this far past the candidates' first and last minute (the match window).
@@ -194,6 +199,7 @@ async def _import(state: RunState, checkpoint: dict[str, Any], mode: str) -> Non
         rows: list[dict[str, Any]] = []
         links: list[tuple[int, int]] = []
         items: list[dict[str, Any]] = []
+        posters = found_posters(page.items)
         for entry in page.items:
             if entry.id in known:
                 continue
@@ -230,6 +236,7 @@ async def _import(state: RunState, checkpoint: dict[str, Any], mode: str) -> Non
             if not state.dry_run:
                 repo.insert_plays(conn, rows)
                 repo.link_plays(conn, links)
+                poster_repo.record(conn, posters)
 
         checkpoint["page"] = page.number
         await state.commit(work, items)
@@ -237,13 +244,31 @@ async def _import(state: RunState, checkpoint: dict[str, Any], mode: str) -> Non
 
     await state.pages(
         lambda start: state.client.history_pages(
-            state.source, end_at=end_at, extended="full", start_page=start
+            state.source, end_at=end_at, extended=IMPORT_EXTENDED, start_page=start
         ),
         int(checkpoint.get("page", 0)) + 1,
         on_page,
     )
     checkpoint["phase"] = "imported"
     await state.commit()
+
+
+def found_posters(entries: list[HistoryItem]) -> dict[str, str | None]:
+    """Each item's poster URL (None: Trakt has none) under every key the ledger may know it by;
+    an episode shows its show's poster. Items of a page read without images are left out."""
+    found: dict[str, str | None] = {}
+    for entry in entries:
+        media = entry.show if entry.type == "episode" else entry.movie
+        images = media.images if media is not None else None
+        if not images_given(images):
+            continue
+        item = from_trakt(entry)
+        if item is None:
+            continue
+        url = poster_url(images)
+        for key in poster_keys(item):
+            found.setdefault(key, url)
+    return found
 
 
 async def _ledger_view(state: RunState) -> tuple[set[int], Matcher, dict[int, repo.LocalPlay]]:

@@ -62,6 +62,8 @@ class Movie(TraktModel):
     runtime: int | None = None
     overview: str | None = None
     released: str | None = None
+    # extended=images: {"poster": ["host/path.webp"], "fanart": [...], ...} (docs §6.2)
+    images: dict[str, Any] | None = None
 
 
 class Show(TraktModel):
@@ -71,6 +73,7 @@ class Show(TraktModel):
     runtime: int | None = None
     overview: str | None = None
     first_aired: datetime | None = None
+    images: dict[str, Any] | None = None
 
 
 class Episode(TraktModel):
@@ -81,6 +84,7 @@ class Episode(TraktModel):
     number_abs: int | None = None
     runtime: int | None = None
     first_aired: datetime | None = None
+    images: dict[str, Any] | None = None
 
 
 # --------------------------------------------------------------------------- users

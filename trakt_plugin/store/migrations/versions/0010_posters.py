@@ -1,5 +1,8 @@
 """Posters: Trakt's image of each item, downloaded once and served by the service.
 
+One row per key an item is known by in the ledger (its ``item_key`` and the keys its other ids
+would give); rows with the same URL share one downloaded file.
+
 Revision ID: 0010
 Revises: 0009
 """
@@ -21,11 +24,14 @@ def upgrade() -> None:
         sa.Column("state", sa.String(length=12), nullable=False, server_default="pending"),
         sa.Column("path", sa.String(length=200), nullable=True),
         sa.Column("attempts", sa.Integer(), nullable=False, server_default="0"),
+        sa.Column("next_attempt_at", sa.DateTime(), nullable=True),
         sa.Column("updated_at", sa.DateTime(), nullable=False),
     )
     op.create_index("ix_poster_state", "poster", ["state"])
+    op.create_index("ix_poster_url", "poster", ["url"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_poster_url", table_name="poster")
     op.drop_index("ix_poster_state", table_name="poster")
     op.drop_table("poster")
