@@ -30,6 +30,7 @@ from .api import ratings as ratings_api
 from .api import servers as servers_api
 from .api import sync as sync_api
 from .api import trakt as trakt_api
+from .api import unmatched as unmatched_api
 from .api.common import install_error_handlers, require_token
 from .config import LoadedSettings, Settings
 from .connections import ConnectionService, TraktGateway
@@ -86,6 +87,7 @@ def build_api(ctx: AppContext) -> FastAPI:
     api.include_router(sync_api.router)
     api.include_router(servers_api.router)
     api.include_router(enrich_router)
+    api.include_router(unmatched_api.router)
     return api
 
 

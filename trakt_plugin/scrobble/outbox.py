@@ -40,6 +40,7 @@ from sqlalchemy import Connection
 from ..context import AppContext
 from ..events.identities import Owner, resolve_owner
 from ..events.model import PlaybackEvent
+from ..overrides import apply_override
 from ..store import scrobble_repo
 from ..store.engine import begin_write, write_lock
 from .policy import Action, Decision, SessionState, decide
@@ -185,7 +186,8 @@ class EventRecorder:
                 "event_json": _dump(event.to_dict()),
             },
         )
-        item = event.trakt_item()
+        # A person's pin for an item that could not be identified (SPEC §10 Unmatched).
+        item, has_ids = apply_override(conn, event.item_key, event.trakt_item(), event.has_ids())
         _save_session(conn, stored is not None, owner, event, decision, item)
         queues = None
         if decision.actions and owner.user_id is not None:
@@ -199,7 +201,7 @@ class EventRecorder:
             session_key=event.session_key,
             source=event.source,
             event_id=event_id,
-            has_ids=event.has_ids(),
+            has_ids=has_ids,
             queues=queues,
         )
         return Accepted(event_id, decision.effective_kind, owner.user_id, wake=wake)
