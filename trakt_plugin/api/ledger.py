@@ -14,8 +14,8 @@ from sqlalchemy import Connection
 from ..events.model import MAX_RUNTIME_MINUTES
 from ..store import scrobble_repo
 from ..store.models import User, WatchlistEntry, as_utc, utcnow
-from ..sync import repo
-from ..sync.items import dumps, iso, item_key, match_keys, naive_utc
+from ..sync import repo, watchlist_entries
+from ..sync.items import dumps, iso, item_key, naive_utc
 from .common import (
     ERRORS,
     MAX_INTEGER_CURSOR,
@@ -331,26 +331,13 @@ def _in_minute(conn: Connection, user_id: str, key: str, start: datetime) -> boo
 # ------------------------------------------------------------------ watchlist
 
 
-def _entry_public(row: Any) -> dict[str, Any]:
-    item = json.loads(row.item)
-    added = as_utc(row.added_at)
-    assert added is not None
-    return {"id": row.id, **item, "added_at": iso(added)}
-
-
 @router.get("/users/{user_id}/watchlist", response_model=WatchlistPage)
 def list_watchlist(ctx: Ctx, user_id: str, limit: Limit = 100, cursor: Cursor = None) -> Any:
     after = integer_cursor(cursor) or 0
-    query = (
-        sa.select(ENTRY)
-        .where(ENTRY.c.user_id == user_id, ENTRY.c.deleted_at.is_(None), ENTRY.c.id > after)
-        .order_by(ENTRY.c.id)
-        .limit(limit + 1)
-    )
     with ctx.engine.connect() as conn:
         _require_user(conn, user_id)
-        rows = list(conn.execute(query))
-    items = [_entry_public(row) for row in rows[:limit]]
+        rows = watchlist_entries.list_entries(conn, user_id=user_id, limit=limit + 1, after=after)
+    items = [watchlist_entries.entry_public(row) for row in rows[:limit]]
     next_cursor = str(rows[limit - 1].id) if len(rows) > limit else None
     return WatchlistPage(items=items, next_cursor=next_cursor)
 
@@ -359,30 +346,12 @@ def list_watchlist(ctx: Ctx, user_id: str, limit: Limit = 100, cursor: Cursor = 
 def add_watchlist(ctx: Ctx, user_id: str, body: WatchlistIn, response: Response) -> Any:
     """Add one movie or show; an item already on the list answers 200 with its id."""
     item = body.item()
-    keys = match_keys(item)
     with ctx.engine.begin() as conn:
         _require_user(conn, user_id)
-        rows = conn.execute(sa.select(ENTRY).where(ENTRY.c.user_id == user_id)).all()
-        for row in rows:
-            if keys & match_keys(json.loads(row.item)):
-                if row.deleted_at is None:
-                    response.status_code = 200
-                else:  # deleted and re-added before a sync: it never left
-                    conn.execute(ENTRY.update().where(ENTRY.c.id == row.id).values(deleted_at=None))
-                return _entry_public(row)
-        now = utcnow()
-        result = conn.execute(
-            ENTRY.insert().values(
-                user_id=user_id,
-                type=item["type"],
-                item=dumps(item),
-                item_key=item_key(item),
-                added_at=now,
-                hold=False,
-            )
-        )
-        new_id = result.inserted_primary_key[0] if result.inserted_primary_key else None
-        return {"id": new_id, **item, "added_at": iso(now)}
+        entry, created = watchlist_entries.add_entry(conn, user_id=user_id, item=item)
+    if not created:
+        response.status_code = 200
+    return entry
 
 
 @router.delete("/users/{user_id}/watchlist/{item_id}", status_code=204, response_class=Response)
@@ -391,15 +360,6 @@ def delete_watchlist(
 ) -> Response:
     """Remove an item; one Trakt also has keeps a tombstone until the next sync removes it."""
     with ctx.engine.begin() as conn:
-        row = conn.execute(
-            sa.select(ENTRY).where(
-                ENTRY.c.id == item_id, ENTRY.c.user_id == user_id, ENTRY.c.deleted_at.is_(None)
-            )
-        ).first()
-        if row is None:
+        if not watchlist_entries.remove_entry(conn, user_id=user_id, entry_id=item_id):
             raise not_found("watchlist item")
-        if row.synced_at is not None:
-            conn.execute(ENTRY.update().where(ENTRY.c.id == item_id).values(deleted_at=utcnow()))
-        else:
-            conn.execute(ENTRY.delete().where(ENTRY.c.id == item_id))
     return Response(status_code=204)
