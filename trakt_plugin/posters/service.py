@@ -23,6 +23,7 @@ import asyncio
 import hashlib
 import logging
 import os
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -185,7 +186,10 @@ class PosterService:
 
         async def one(url: str) -> None:
             async with gate:
-                await self._download(url)
+                try:
+                    await self._download(url)
+                except Exception:  # a store or disk failure: this URL waits for the next run
+                    log.exception("poster download failed")
 
         while not self._stopped:
             self._again = False
@@ -277,15 +281,15 @@ class PosterService:
         target = self.directory / name
         if target.is_file():
             return name
-        temp = self.directory / f".{name}.{os.getpid()}.tmp"
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        fd, temp_name = tempfile.mkstemp(prefix=".", suffix=".tmp", dir=self.directory)
+        temp = Path(temp_name)
         try:
             with os.fdopen(fd, "wb") as handle:
                 handle.write(data)
                 handle.flush()
                 os.fsync(handle.fileno())
             os.chmod(temp, 0o600)
-            os.replace(temp, target)
+            os.replace(temp, target)  # the same bytes from a parallel download: either wins
         except BaseException:
             temp.unlink(missing_ok=True)
             raise
