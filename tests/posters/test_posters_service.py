@@ -62,8 +62,10 @@ def test_import_downloads_each_poster_once_and_serves_it(
     history_reads = [r for r in fake.requests if r.path == "/sync/history"]
     assert history_reads and all(r.query.get("extended") == "full,images" for r in history_reads)
     wait_until(
-        lambda: poster_states(service.data_dir).get("pending", 0) == 0
-        and fake.image_downloads[BREAKING_BAD] == 1,
+        lambda: (
+            poster_states(service.data_dir).get("pending", 0) == 0
+            and fake.image_downloads[BREAKING_BAD] == 1
+        ),
         what="posters downloaded",
     )
     # one download per image: the Matrix played twice, two episodes share the show's poster
