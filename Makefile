@@ -41,6 +41,7 @@ bench: install-test
 	$(BIN)/python bench/sync.py
 	$(BIN)/python bench/server_sync.py
 	$(BIN)/python bench/watch_latency.py
+	$(BIN)/python bench/stats.py
 
 # python3-venv is missing on plain Debian; install it only when `venv` cannot be created.
 $(BIN)/python:

@@ -19,6 +19,7 @@ from ..enrich.metadata import (
     TraktNotConfigured,
     UpstreamFailed,
 )
+from ..enrich.stats_sql import StatsRange
 from ..enrich.vip import FeatureUnavailable
 from .common import ERRORS, Ctx, Cursor, Limit
 
@@ -110,11 +111,52 @@ class TotalsOut(BaseModel):
     unknown_runtime: int = Field(description="plays whose runtime is not known (0 minutes)")
 
 
+class BucketOut(BaseModel):
+    bucket: str = Field(description="2026-11-23 (day), 2026-W48 (ISO week) or 2026-11 (month)")
+    start: str = Field(description="the bucket's first day")
+    plays: int
+    minutes: int
+
+
+class WeekdayOut(BaseModel):
+    weekday: str = Field(description="Mon … Sun (UTC)")
+    plays: int
+
+
+class HourOut(BaseModel):
+    hour: int = Field(description="0-23 (UTC)")
+    plays: int
+
+
+class WeekdayHourOut(BaseModel):
+    weekday: int = Field(description="0 = Monday … 6 = Sunday (UTC)")
+    hour: int
+    plays: int
+
+
+class TopMovieOut(BaseModel):
+    movie: str
+    year: int | None
+    plays: int
+    ids: dict[str, Any]
+
+
 class LocalStatsOut(BaseModel):
+    range: StatsRange = Field(description="the range counted (`all` unless `?range=` says)")
+    bucket: Literal["day", "week", "month"] = Field(description="granularity of `buckets`")
+    since: datetime | None = Field(description="first moment counted; null for all time")
     plays_per_day: list[DayOut]
     minutes_per_week: list[WeekOut]
+    buckets: list[BucketOut] = Field(
+        description="plays and minutes per bucket over the range, empty buckets included"
+    )
+    by_weekday: list[WeekdayOut]
+    by_hour: list[HourOut]
+    by_weekday_hour: list[WeekdayHourOut] = Field(description="non-zero cells only")
     top_shows: list[TopShowOut]
+    top_movies: list[TopMovieOut]
     per_source: dict[str, int]
+    watch_minutes: int = Field(description="minutes watched over the range (known runtimes)")
     totals: TotalsOut
 
 
@@ -241,10 +283,21 @@ def _batch_item(entry: Lookup | InvalidLookup, answer: Metadata | str) -> Metada
 
 
 @router.get("/users/{user_id}/stats", response_model=StatsOut)
-async def stats(ctx: Ctx, user_id: str) -> dict[str, Any]:
-    """Trakt's user stats (cached 1 h) and local stats from the play ledger."""
+async def stats(
+    ctx: Ctx,
+    user_id: str,
+    stats_range: Annotated[
+        StatsRange,
+        Query(
+            alias="range",
+            description="plays counted: last 30 days (day buckets), 12 months (weeks) or all "
+            "time (months, the default)",
+        ),
+    ] = "all",
+) -> dict[str, Any]:
+    """Trakt's user stats (cached 1 h) and local stats from the play ledger over a range."""
     try:
-        return await enrichment(ctx).stats.stats(user_id)
+        return await enrichment(ctx).stats.stats(user_id, stats_range)
     except LookupError:
         raise HTTPException(404, "user not found") from None
 

@@ -1,8 +1,10 @@
 """Stats: local numbers from the play ledger, and Trakt's own user stats (cached an hour).
 
-Days are UTC dates, weeks ISO weeks (``2026-W47``). Watch time uses each item's runtime: the
-play's own, else the one in its item, else the cached metadata of the item (or, for an
-episode, of its show); a play with no known runtime counts 0 minutes and is counted apart.
+The ledger's numbers are computed by the database (:mod:`.stats_sql`): days are UTC dates, weeks
+ISO weeks (``2026-W47``). Watch time uses each item's runtime: the play's own, else the one in its
+item, else the cached metadata of the item (or, for an episode, of its show); a play with no known
+runtime counts 0 minutes and is counted apart. The runtime helpers here serve the runtime backfill
+(:mod:`.runtimes`), which follows the same order.
 """
 
 from __future__ import annotations
@@ -10,10 +12,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from collections.abc import Mapping
+from datetime import datetime, timedelta
 from typing import Any
 
 from ..connections import ConnectionService, TraktGateway
@@ -22,26 +22,14 @@ from ..store import enrich_repo
 from ..store.models import User, as_utc, utcnow
 from ..trakt import errors
 from .ids import ID_TYPES
+from .stats_sql import StatsRange, ledger_stats
 
 log = logging.getLogger(__name__)
 
 # SPEC §8: Trakt's user stats are cached for one hour.
 TRAKT_STATS_TTL = timedelta(hours=1)
 TRAKT_STATS_CACHE = "stats"
-# How many shows the "top shows" ranking keeps.
-TOP_SHOWS = 10
-
 AliasKey = tuple[str, str, str]
-
-
-@dataclass(frozen=True)
-class LedgerPlay:
-    """What the stats need from one play."""
-
-    item: dict[str, Any]
-    watched_at: datetime
-    source: str
-    runtime: int | None = None
 
 
 def _media(item: Mapping[str, Any]) -> tuple[str, Mapping[str, Any]]:
@@ -75,72 +63,6 @@ def item_runtime(item: Mapping[str, Any], known: Mapping[AliasKey, int]) -> int 
     return None
 
 
-def runtime_of(play: LedgerPlay, known: Mapping[AliasKey, int]) -> int | None:
-    """Minutes of one play (see the module docstring for the order)."""
-    if play.runtime:
-        return play.runtime
-    return item_runtime(play.item, known)
-
-
-def iso_week(moment: datetime) -> str:
-    year, week, _ = moment.isocalendar()
-    return f"{year}-W{week:02d}"
-
-
-def _show_key(show: Mapping[str, Any]) -> str:
-    ids = show.get("ids") or {}
-    for id_type in ("trakt", "tvdb", "tmdb", "imdb", "slug"):
-        if ids.get(id_type) not in (None, ""):
-            return f"{id_type}:{ids[id_type]}"
-    return "title:" + str(show.get("title") or "?").lower()
-
-
-def local_stats(plays: Iterable[LedgerPlay], known: Mapping[AliasKey, int]) -> dict[str, Any]:
-    """Plays and minutes per UTC day, minutes per ISO week, top shows, plays per source."""
-    days: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-    weeks: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-    shows: Counter[str] = Counter()
-    show_info: dict[str, Mapping[str, Any]] = {}
-    sources: Counter[str] = Counter()
-    total_minutes = unknown = count = 0
-    for play in plays:
-        count += 1
-        moment = (as_utc(play.watched_at) or play.watched_at).astimezone(UTC)
-        minutes = runtime_of(play, known)
-        if minutes is None:
-            unknown += 1
-            minutes = 0
-        total_minutes += minutes
-        for bucket in (days[moment.date().isoformat()], weeks[iso_week(moment)]):
-            bucket[0] += 1
-            bucket[1] += minutes
-        sources[play.source] += 1
-        if play.item.get("type") == "episode":
-            show = play.item.get("show") or {}
-            key = _show_key(show)
-            shows[key] += 1
-            show_info.setdefault(key, show)
-    top = sorted(shows.items(), key=lambda kv: (-kv[1], str(show_info[kv[0]].get("title"))))
-    return {
-        "plays_per_day": [
-            {"date": day, "plays": v[0], "minutes": v[1]} for day, v in sorted(days.items())
-        ],
-        "minutes_per_week": [
-            {"week": week, "minutes": v[1], "plays": v[0]} for week, v in sorted(weeks.items())
-        ],
-        "top_shows": [
-            {
-                "show": show_info[key].get("title") or "?",
-                "plays": plays_count,
-                "ids": show_info[key].get("ids") or {},
-            }
-            for key, plays_count in top[:TOP_SHOWS]
-        ],
-        "per_source": dict(sorted(sources.items())),
-        "totals": {"plays": count, "minutes": total_minutes, "unknown_runtime": unknown},
-    }
-
-
 class StatsService:
     """Local stats from the store, Trakt's stats through a one-hour cache."""
 
@@ -156,16 +78,10 @@ class StatsService:
             if session.get(User, user_id) is None:
                 raise LookupError("user not found")
 
-    def local(self, user_id: str) -> dict[str, Any]:
-        """The ledger's numbers (store only)."""
+    def local(self, user_id: str, stats_range: StatsRange = "all") -> dict[str, Any]:
+        """The ledger's numbers over ``stats_range`` (store only, computed by the database)."""
         with self._ctx.session() as session:
-            plays = [
-                LedgerPlay(json.loads(p.item), p.watched_at, p.source, p.runtime)
-                for p in enrich_repo.plays_of(session, user_id=user_id)
-            ]
-            wanted = [k for p in plays if not p.runtime for k in runtime_keys(p.item)]
-            known = enrich_repo.runtimes_by_alias(session, keys=wanted)
-        return local_stats(plays, known)
+            return ledger_stats(session, user_id, stats_range)
 
     def cached_trakt(self, user_id: str) -> tuple[dict[str, Any] | None, datetime | None]:
         """Trakt's stats as last fetched (any age) and when; store only."""
@@ -204,9 +120,9 @@ class StatsService:
         await asyncio.to_thread(self._store_trakt, user_id, data, now)
         return data, now
 
-    async def stats(self, user_id: str) -> dict[str, Any]:
+    async def stats(self, user_id: str, stats_range: StatsRange = "all") -> dict[str, Any]:
         """The API answer (SPEC §9.1 Stats)."""
         await asyncio.to_thread(self._require_user, user_id)
         trakt, fetched_at = await self.trakt(user_id)
-        local = await asyncio.to_thread(self.local, user_id)
+        local = await asyncio.to_thread(self.local, user_id, stats_range)
         return {"trakt": trakt, "trakt_cached_at": fetched_at, "local": local}

@@ -155,6 +155,9 @@ class PlaybackSession(SQLModel, table=True):
 class Play(SQLModel, table=True):
     """The ledger: one completed playback of a user (``user_id`` None while unlinked)."""
 
+    # Stats read one person's plays over a time range (migration 0012).
+    __table_args__ = (Index("ix_play_user_watched_at", "user_id", "watched_at"),)
+
     id: int | None = Field(default=None, primary_key=True)
     user_id: str | None = Field(
         default=None, foreign_key="user.id", index=True, ondelete="CASCADE"

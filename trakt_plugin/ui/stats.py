@@ -1,7 +1,9 @@
-"""Stats page: plays and watch time from the ledger as charts, and Trakt's own numbers.
+"""Stats page: plays and watch time from the ledger as charts over a range, and Trakt's numbers.
 
-Renders from the store only (SPEC §10); Trakt's numbers are the cached copy, refreshed by the
-button or in the background when older than their hour.
+Renders from the store only (SPEC §10); the numbers are computed by the database
+(:mod:`..enrich.stats_sql`). The range (30 days / 12 months / all time) picks the bucket (days,
+weeks, months) so the chart keeps about 30-60 bars. Trakt's numbers are the cached copy,
+refreshed by the button or in the background when older than their hour.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from sqlmodel import col, select
 from ..context import AppContext
 from ..enrich import enrichment
 from ..enrich.stats import TRAKT_STATS_TTL
+from ..enrich.stats_sql import RANGE_LABELS, RANGES, StatsRange
 from ..store.models import TraktConnection, User, utcnow
 from .auth import login_redirect
 from .theme import frame
@@ -23,6 +26,7 @@ from .theme import frame
 # ECharts' SVG renderer keeps the chart's data in the page (SPEC §10), unlike a canvas.
 RENDERER: Literal["canvas", "svg"] = "svg"
 CHART_CLASSES = "w-full h-72"
+DEFAULT_RANGE: StatsRange = "12m"
 # Trakt's stats blocks and the numbers worth showing from each.
 TRAKT_NUMBERS = (
     ("movies", ("plays", "watched", "minutes")),
@@ -30,6 +34,9 @@ TRAKT_NUMBERS = (
     ("episodes", ("plays", "watched", "minutes")),
     ("ratings", ("total",)),
 )
+BUCKET_TITLES = {"day": "per day", "week": "per week", "month": "per month"}
+# Labels inside the plot area: a phone-width chart has no room to spare on the sides.
+GRID = {"left": 8, "right": 8, "top": 40, "bottom": 8, "containLabel": True}
 
 
 def _users(ctx: AppContext) -> dict[str, str]:
@@ -38,65 +45,83 @@ def _users(ctx: AppContext) -> dict[str, str]:
         return {u.id: u.display_name for u in rows}
 
 
-def _load(ctx: AppContext, user_id: str) -> dict[str, Any]:
+def _load(ctx: AppContext, user_id: str, stats_range: StatsRange) -> dict[str, Any]:
     service = enrichment(ctx).stats
     trakt, fetched_at = service.cached_trakt(user_id)
     with ctx.session() as session:
         row = session.get(TraktConnection, user_id)
         connected = row is not None and row.state == "connected"
     return {
-        "local": service.local(user_id),
+        "local": service.local(user_id, stats_range),
         "trakt": trakt,
         "fetched_at": fetched_at,
         "connected": connected,
     }
 
 
-def plays_chart(days: list[dict[str, Any]]) -> dict[str, Any]:
+def hours_text(minutes: int) -> str:
+    hours, rest = divmod(minutes, 60)
+    return f"{hours} h {rest:02d} min" if hours else f"{rest} min"
+
+
+def plays_chart(buckets: list[dict[str, Any]]) -> dict[str, Any]:
+    """Plays (bars) and watch time in hours (line) per bucket."""
     return {
         "tooltip": {"trigger": "axis"},
-        "legend": {"data": ["Plays", "Minutes"]},
-        "xAxis": {"type": "category", "data": [d["date"] for d in days]},
-        "yAxis": [{"type": "value", "name": "plays"}, {"type": "value", "name": "minutes"}],
+        "legend": {"data": ["Plays", "Hours"]},
+        "grid": GRID,
+        "xAxis": {"type": "category", "data": [b["bucket"] for b in buckets]},
+        "yAxis": [
+            {"type": "value", "name": "plays", "minInterval": 1},
+            {"type": "value", "name": "hours", "splitLine": {"show": False}},
+        ],
         "series": [
-            {"name": "Plays", "type": "bar", "data": [d["plays"] for d in days]},
+            {"name": "Plays", "type": "bar", "data": [b["plays"] for b in buckets]},
             {
-                "name": "Minutes",
+                "name": "Hours",
                 "type": "line",
                 "yAxisIndex": 1,
-                "data": [d["minutes"] for d in days],
+                "showSymbol": False,
+                "data": [round(b["minutes"] / 60, 1) for b in buckets],
             },
         ],
     }
 
 
-def weeks_chart(weeks: list[dict[str, Any]]) -> dict[str, Any]:
+def bars_chart(labels: list[str], values: list[int], name: str) -> dict[str, Any]:
     return {
         "tooltip": {"trigger": "axis"},
-        "xAxis": {"type": "category", "data": [w["week"] for w in weeks]},
-        "yAxis": {"type": "value", "name": "minutes"},
-        "series": [{"name": "Watch time", "type": "bar", "data": [w["minutes"] for w in weeks]}],
+        "grid": GRID,
+        "xAxis": {"type": "category", "data": labels},
+        "yAxis": {"type": "value", "minInterval": 1},
+        "series": [{"name": name, "type": "bar", "data": values}],
     }
 
 
-def top_shows_chart(shows: list[dict[str, Any]]) -> dict[str, Any]:
-    ranked = list(reversed(shows))  # ECharts draws the first category at the bottom
-    return {
-        "tooltip": {"trigger": "axis"},
-        "grid": {"left": 160},
-        "xAxis": {"type": "value", "name": "plays"},
-        "yAxis": {"type": "category", "data": [s["show"] for s in ranked]},
-        "series": [{"name": "Plays", "type": "bar", "data": [s["plays"] for s in ranked]}],
-    }
-
-
-def _chart(title: str, options: dict[str, Any], test_id: str) -> None:
+def _chart(title: str, options: dict[str, Any], test_id: str, classes: str = CHART_CLASSES) -> None:
     with ui.card().classes("w-full"):
         ui.label(title).classes("text-h6")
-        ui.echart(options, renderer=RENDERER).classes(CHART_CLASSES).props(f"data-test={test_id}")
+        ui.echart(options, renderer=RENDERER).classes(classes).props(f"data-test={test_id}")
+
+
+def _ranking(title: str, rows: list[tuple[str, int]], test_id: str) -> None:
+    with ui.card().classes("w-full min-w-0").props(f"data-test={test_id}"):
+        ui.label(title).classes("text-h6")
+        if not rows:
+            ui.label("None in this range.").classes("text-grey-7")
+            return
+        with ui.element("ol").classes("w-full list-decimal pl-6"):
+            for name, plays in rows:
+                with ui.element("li"):
+                    with ui.row().classes("w-full justify-between no-wrap gap-2"):
+                        ui.label(name).classes("truncate min-w-0")
+                        ui.label(f"{plays} plays" if plays != 1 else "1 play").classes(
+                            "text-grey-7 shrink-0"
+                        )
 
 
 def _trakt_card(data: dict[str, Any], refresh: Any) -> None:
+    """Trakt's own (all-time) numbers beside the ledger's all-time totals."""
     with ui.card().classes("w-full").props("data-test=trakt-stats"):
         with ui.row().classes("items-center justify-between w-full"):
             ui.label("Trakt's numbers").classes("text-h6")
@@ -114,11 +139,13 @@ def _trakt_card(data: dict[str, Any], refresh: Any) -> None:
             return
         fetched_at: datetime | None = data["fetched_at"]
         if fetched_at:
-            ui.label(f"As of {fetched_at:%Y-%m-%d %H:%M} UTC").classes("text-xs text-grey-7")
-        with ui.row().classes("gap-4"):
+            ui.label(f"As of {fetched_at:%Y-%m-%d %H:%M} UTC (all time)").classes(
+                "text-xs text-grey-7"
+            )
+        with ui.row().classes("gap-4 w-full"):
             for block, names in TRAKT_NUMBERS:
                 values = trakt.get(block) or {}
-                with ui.card().classes("w-48").props(f"data-test=trakt-{block}"):
+                with ui.card().classes("w-40 grow").props(f"data-test=trakt-{block}"):
                     ui.label(block.capitalize()).classes("font-bold")
                     for name in names:
                         ui.label(f"{name}: {values.get(name, '—')}")
@@ -126,12 +153,16 @@ def _trakt_card(data: dict[str, Any], refresh: Any) -> None:
 
 def register(ctx: AppContext) -> None:
     @ui.page("/stats", title="trakt-plugin · stats")
-    async def stats_page(user: str | None = None) -> RedirectResponse | None:
+    async def stats_page(
+        user: str | None = None,
+        range: str | None = None,  # the query parameter's name (shadows the builtin here)
+    ) -> RedirectResponse | None:
         if redirect := await login_redirect(ctx):
             return redirect
         users = await run.io_bound(_users, ctx) or {}
         selected = user if user in users else next(iter(users), None)
-        data = await run.io_bound(_load, ctx, selected) if selected else None
+        chosen: StatsRange = next((r for r in RANGES if r == range), DEFAULT_RANGE)
+        data = await run.io_bound(_load, ctx, selected, chosen) if selected else None
         service = enrichment(ctx).stats
 
         async def refresh() -> None:
@@ -149,27 +180,95 @@ def register(ctx: AppContext) -> None:
             if not users or data is None or selected is None:
                 ui.label("No people yet: add someone on the Users page.")
                 return None
-            ui.select(
-                users,
-                value=selected,
-                label="Person",
-                on_change=lambda e: ui.navigate.to(f"/stats?user={e.value}"),
-            ).classes("w-64").props("data-test=stats-user")
-            local = data["local"]
-            totals = local["totals"]
-            ui.label(
-                f"{totals['plays']} plays, {totals['minutes']} minutes in the ledger"
-                + (f" ({totals['unknown_runtime']} without a known runtime)"
-                   if totals["unknown_runtime"] else "")
-            ).props("data-test=stats-totals")  # fmt: skip
-            if local["plays_per_day"]:
-                _chart("Plays per day", plays_chart(local["plays_per_day"]), "chart-plays")
-                _chart("Watch time per week", weeks_chart(local["minutes_per_week"]), "chart-weeks")
-            if local["top_shows"]:
-                _chart("Top shows", top_shows_chart(local["top_shows"]), "chart-top-shows")
-            if local["per_source"]:
-                ui.label(
-                    "By source: " + ", ".join(f"{k} {v}" for k, v in local["per_source"].items())
-                ).props("data-test=stats-sources")
+            shown: dict[str, Any] = {"data": data}
+            current: dict[str, StatsRange] = {"range": chosen}
+
+            @ui.refreshable
+            def numbers() -> None:
+                _numbers(shown["data"])
+
+            async def change_range(value: StatsRange) -> None:
+                assert selected is not None
+                shown["data"] = await run.io_bound(_load, ctx, selected, value)
+                current["range"] = value
+                ui.navigate.history.replace(f"/stats?user={selected}&range={value}")
+                numbers.refresh()
+
+            with ui.row().classes("items-end gap-4 w-full"):
+                ui.select(
+                    users,
+                    value=selected,
+                    label="Person",
+                    on_change=lambda e: ui.navigate.to(
+                        f"/stats?user={e.value}&range={current['range']}"
+                    ),
+                ).classes("w-64 max-w-full").props("data-test=stats-user")
+                with ui.column().classes("gap-1"):
+                    ui.label("Range").classes("text-xs text-grey-7")
+                    ui.toggle(
+                        dict(RANGE_LABELS),
+                        value=chosen,
+                        on_change=lambda e: change_range(e.value),
+                    ).props('no-caps data-test=stats-range aria-label="Range"')
+            numbers()
             _trakt_card(data, refresh)
         return None
+
+
+def _numbers(data: dict[str, Any]) -> None:
+    local = data["local"]
+    totals = local["totals"]
+    ui.label(
+        f"{totals['plays']} plays, {totals['minutes']} minutes "
+        f"({hours_text(totals['minutes'])}) in {RANGE_LABELS[local['range']].lower()}"
+        + (f" ({totals['unknown_runtime']} without a known runtime)"
+           if totals["unknown_runtime"] else "")
+    ).props(f"data-test=stats-totals data-range={local['range']}")  # fmt: skip
+    if not totals["plays"]:
+        ui.label("No plays in this range.").props("data-test=stats-empty")
+        return
+    buckets = local["buckets"]
+    _chart(
+        f"Plays and watch time {BUCKET_TITLES[local['bucket']]}",
+        plays_chart(buckets),
+        "chart-plays",
+    )
+    with ui.element("div").classes("grid grid-cols-1 md:grid-cols-2 gap-4 w-full"):
+        _chart(
+            "Plays by weekday (UTC)",
+            bars_chart(
+                [d["weekday"] for d in local["by_weekday"]],
+                [d["plays"] for d in local["by_weekday"]],
+                "Plays",
+            ),
+            "chart-weekday",
+            "w-full h-56",
+        )
+        _chart(
+            "Plays by hour (UTC)",
+            bars_chart(
+                [f"{h['hour']:02d}" for h in local["by_hour"]],
+                [h["plays"] for h in local["by_hour"]],
+                "Plays",
+            ),
+            "chart-hour",
+            "w-full h-56",
+        )
+        _ranking(
+            "Top shows",
+            [(s["show"], s["plays"]) for s in local["top_shows"]],
+            "stats-top-shows",
+        )
+        _ranking(
+            "Top movies",
+            [
+                (f"{m['movie']} ({m['year']})" if m["year"] else m["movie"], m["plays"])
+                for m in local["top_movies"]
+            ],
+            "stats-top-movies",
+        )
+    with ui.card().classes("w-full"):
+        ui.label("By source").classes("text-h6")
+        ui.label(", ".join(f"{k} {v}" for k, v in local["per_source"].items())).props(
+            "data-test=stats-sources"
+        )

@@ -1,0 +1,360 @@
+"""The ledger's stats computed by the database: GROUP BY over ``play``, nothing summed in Python.
+
+One range (``30d``, ``12m``, ``all``) picks the plays counted and the chart's bucket (day, week,
+month) so a chart keeps about 30-60 bars. Days, hours and weekdays are UTC, weeks ISO weeks
+(``2026-W47``, labelled from their Monday), months ``2026-11``.
+
+A play's minutes are, in this order (SPEC §8): the play's own runtime; the runtime carried in its
+item; the cached metadata of the item, or for an episode of its show, looked up by each of its ids
+(``metadataalias`` → ``metadataitem``); else unknown, counted 0 minutes and counted apart.
+``COALESCE`` stops at the first known value on both SQLite and PostgreSQL, so the JSON reads and
+lookups only run for plays without a runtime of their own.
+
+Dialects: the date and JSON functions differ, everything else is plain SQL. :class:`Dialect`
+holds the few fragments, one instance per database: SQLite (``date``/``strftime``/
+``json_extract``; SQLite before 3.46 has no ISO week, so it is derived from the week's Thursday)
+and PostgreSQL (``to_char``/``extract``/``::json #>>``). Timestamps are stored naive UTC in both.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, Literal, get_args
+
+from sqlalchemy import DateTime, bindparam, text
+from sqlmodel import Session
+
+from .ids import ID_TYPES
+
+StatsRange = Literal["30d", "12m", "all"]
+Bucket = Literal["day", "week", "month"]
+RANGES: tuple[StatsRange, ...] = get_args(StatsRange)
+# Each range's bucket, chosen so the chart stays readable (SPEC §10).
+BUCKET_OF: dict[StatsRange, Bucket] = {"30d": "day", "12m": "week", "all": "month"}
+RANGE_LABELS: dict[StatsRange, str] = {"30d": "30 days", "12m": "12 months", "all": "All time"}
+TOP_SHOWS = 10
+TOP_MOVIES = 10
+WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+# The order the show ranking keys a show by (as the Python ranking did before).
+SHOW_KEY_IDS = ("trakt", "tvdb", "tmdb", "imdb", "slug")
+
+
+@dataclass(frozen=True)
+class Dialect:
+    """The SQL fragments that differ between SQLite and PostgreSQL (``col`` is an expression)."""
+
+    name: str
+
+    def day(self, col: str) -> str:
+        """``YYYY-MM-DD``."""
+        if self.name == "postgresql":
+            return f"to_char({col}, 'YYYY-MM-DD')"
+        return f"date({col})"
+
+    def monday(self, col: str) -> str:
+        """The ISO week's Monday, ``YYYY-MM-DD``."""
+        if self.name == "postgresql":
+            return f"to_char(date_trunc('week', {col}), 'YYYY-MM-DD')"
+        return f"date({col}, '-' || ((CAST(strftime('%w', {col}) AS INTEGER) + 6) % 7) || ' days')"
+
+    def month(self, col: str) -> str:
+        """``YYYY-MM``."""
+        if self.name == "postgresql":
+            return f"to_char({col}, 'YYYY-MM')"
+        return f"strftime('%Y-%m', {col})"
+
+    def iso_week(self, day: str) -> str:
+        """``YYYY-Www`` of a ``YYYY-MM-DD`` text (the ISO year is the year of its Thursday)."""
+        if self.name == "postgresql":
+            return f"to_char(CAST({day} AS date), 'IYYY-\"W\"IW')"
+        thursday = f"date({day}, '-' || ((CAST(strftime('%w', {day}) AS INTEGER) + 6) % 7) || ' days', '+3 days')"  # noqa: E501
+        week = f"(CAST(strftime('%j', {thursday}) AS INTEGER) - 1) / 7 + 1"
+        return f"strftime('%Y', {thursday}) || '-W' || substr('0' || ({week}), -2)"
+
+    def weekday(self, col: str) -> str:
+        """0 = Monday … 6 = Sunday."""
+        if self.name == "postgresql":
+            return f"(CAST(extract(isodow FROM {col}) AS INTEGER) - 1)"
+        return f"((CAST(strftime('%w', {col}) AS INTEGER) + 6) % 7)"
+
+    def hour(self, col: str) -> str:
+        if self.name == "postgresql":
+            return f"CAST(extract(hour FROM {col}) AS INTEGER)"
+        return f"CAST(strftime('%H', {col}) AS INTEGER)"
+
+    def json_text(self, doc: str, *path: str) -> str:
+        """The value at ``path`` as text (numbers as their digits), NULL when absent."""
+        if self.name == "postgresql":
+            return f"(CAST({doc} AS json) #>> '{{{','.join(path)}}}')"
+        return f"CAST(json_extract({doc}, '$.{'.'.join(path)}') AS TEXT)"
+
+    def json_positive_int(self, doc: str, *path: str) -> str:
+        """The value at ``path`` when it is an integer above 0, else NULL."""
+        if self.name == "postgresql":
+            value = f"(CAST({doc} AS json) #> '{{{','.join(path)}}}')"
+            number = f"CAST({value} #>> '{{}}' AS numeric)"
+            return (
+                f"CASE WHEN json_typeof({value}) = 'number' AND {number} > 0 "
+                f"AND {number} = trunc({number}) THEN CAST({number} AS INTEGER) END"
+            )
+        where = f"'$.{'.'.join(path)}'"
+        return (
+            f"CASE WHEN json_type({doc}, {where}) = 'integer' AND json_extract({doc}, {where}) > 0 "
+            f"THEN json_extract({doc}, {where}) END"
+        )
+
+
+def dialect_of(session: Session) -> Dialect:
+    return Dialect(session.get_bind().dialect.name)
+
+
+def _cached_runtime(d: Dialect, doc: str, kind: str, path: str) -> list[str]:
+    """One lookup per id type of the item at ``path`` in the metadata cache (SPEC §8)."""
+    lookups = []
+    for id_type in ID_TYPES:
+        value = f"lower({d.json_text(doc, path, 'ids', id_type)})"
+        lookups.append(
+            "(SELECT m.runtime FROM metadataalias a JOIN metadataitem m ON m.key = a.item_key"
+            f" WHERE a.kind = '{kind}' AND a.id_type = '{id_type}' AND a.value = {value}"
+            " AND m.runtime > 0)"
+        )
+    return lookups
+
+
+def minutes_expr(d: Dialect, play: str = "p") -> str:
+    """A play's minutes (NULL when unknown); see the module docstring for the order."""
+    doc = f"{play}.item"
+    episode = ", ".join(
+        [
+            d.json_positive_int(doc, "episode", "runtime"),
+            *_cached_runtime(d, doc, "episode", "episode"),
+            *_cached_runtime(d, doc, "show", "show"),
+        ]
+    )
+    movie = ", ".join(
+        [d.json_positive_int(doc, "movie", "runtime"), *_cached_runtime(d, doc, "movie", "movie")]
+    )
+    is_episode = f"{d.json_text(doc, 'type')} = 'episode'"
+    return (
+        f"COALESCE(NULLIF({play}.runtime, 0), "
+        f"CASE WHEN {is_episode} THEN COALESCE({episode}) ELSE COALESCE({movie}) END)"
+    )
+
+
+@dataclass(frozen=True)
+class Window:
+    """The plays a range counts (``start`` None: all) and how they are bucketed."""
+
+    range: StatsRange
+    bucket: Bucket
+    start: datetime | None
+    end: datetime
+
+
+def window(stats_range: StatsRange, now: datetime | None = None) -> Window:
+    """Whole buckets: 30 days ending today, 53 ISO weeks ending this week, or everything."""
+    now = (now or datetime.now(UTC)).astimezone(UTC)
+    today = datetime(now.year, now.month, now.day, tzinfo=UTC)
+    start: datetime | None = None
+    if stats_range == "30d":
+        start = today - timedelta(days=29)
+    elif stats_range == "12m":
+        start = today - timedelta(days=today.weekday()) - timedelta(weeks=52)
+    return Window(stats_range, BUCKET_OF[stats_range], start, now)
+
+
+def _naive(moment: datetime) -> datetime:
+    return moment.astimezone(UTC).replace(tzinfo=None)
+
+
+class LedgerStats:
+    """The queries of one user's stats over one window (each one GROUP BY, one scan)."""
+
+    def __init__(self, session: Session, user_id: str, win: Window) -> None:
+        self.session = session
+        self.d = dialect_of(session)
+        self.win = win
+        self.params: dict[str, Any] = {"user_id": user_id}
+        self.where = "p.user_id = :user_id"
+        if win.start is not None:
+            self.where += " AND p.watched_at >= :start"
+            self.params["start"] = _naive(win.start)
+
+    def _rows(self, sql: str) -> Sequence[Any]:
+        statement = text(sql)
+        if "start" in self.params:
+            statement = statement.bindparams(bindparam("start", type_=DateTime()))
+        return self.session.execute(statement, self.params).all()
+
+    def _timeline(self, key: str) -> list[tuple[str, int, int, int]]:
+        """(bucket, plays, minutes, plays without a known runtime) per ``key`` expression."""
+        rows = self._rows(
+            f"SELECT b, COUNT(*), COALESCE(SUM(m), 0), SUM(CASE WHEN m IS NULL THEN 1 ELSE 0 END)"
+            f" FROM (SELECT {key} AS b, {minutes_expr(self.d)} AS m FROM play p"
+            f" WHERE {self.where}) t GROUP BY b ORDER BY b"
+        )
+        return [(str(r[0]), int(r[1]), int(r[2]), int(r[3])) for r in rows]
+
+    def days(self) -> list[tuple[str, int, int, int]]:
+        return self._timeline(self.d.day("p.watched_at"))
+
+    def weeks(self) -> list[dict[str, Any]]:
+        """Per ISO week: grouped by the week's Monday, labelled with the ISO week."""
+        mondays = self._timeline(self.d.monday("p.watched_at"))
+        return [
+            {"week": iso_week(monday), "start": monday, "plays": n, "minutes": m}
+            for monday, n, m, _ in mondays
+        ]
+
+    def months(self) -> list[tuple[str, int, int, int]]:
+        return self._timeline(self.d.month("p.watched_at"))
+
+    def weekday_hour(self) -> list[tuple[int, int, int]]:
+        """(weekday 0 = Monday, hour, plays)."""
+        wd, hr = self.d.weekday("p.watched_at"), self.d.hour("p.watched_at")
+        rows = self._rows(
+            f"SELECT {wd} AS wd, {hr} AS hr, COUNT(*) FROM play p WHERE {self.where}"
+            " GROUP BY wd, hr"
+        )
+        return [(int(r[0]), int(r[1]), int(r[2])) for r in rows]
+
+    def per_source(self) -> dict[str, int]:
+        rows = self._rows(
+            f"SELECT p.source, COUNT(*) FROM play p WHERE {self.where}"
+            " GROUP BY p.source ORDER BY p.source"
+        )
+        return {str(r[0]): int(r[1]) for r in rows}
+
+    def _per_item(self) -> str:
+        """Plays per item first (one JSON read per item, not per play), then the ranking."""
+        return (
+            f"SELECT p.item_key, MIN(p.item) AS item, COUNT(*) AS n FROM play p"
+            f" WHERE {self.where} GROUP BY p.item_key"
+        )
+
+    def top_shows(self) -> list[dict[str, Any]]:
+        d = self.d
+        show_key = " , ".join(
+            f"'{t}:' || NULLIF({d.json_text('i.item', 'show', 'ids', t)}, '')" for t in SHOW_KEY_IDS
+        )
+        title = d.json_text("i.item", "show", "title")
+        rows = self._rows(
+            f"SELECT COALESCE({show_key}, 'title:' || lower(COALESCE({title}, '?'))) AS k,"
+            f" MIN(COALESCE({title}, '?')) AS title, SUM(i.n) AS plays,"
+            f" MIN({d.json_text('i.item', 'show', 'ids')}) AS ids"
+            f" FROM ({self._per_item()}) i WHERE {d.json_text('i.item', 'type')} = 'episode'"
+            f" GROUP BY k ORDER BY plays DESC, title LIMIT {TOP_SHOWS}"
+        )
+        return [{"show": str(r[1]), "plays": int(r[2]), "ids": _ids(r[3])} for r in rows]
+
+    def top_movies(self) -> list[dict[str, Any]]:
+        d = self.d
+        title = d.json_text("i.item", "movie", "title")
+        rows = self._rows(
+            f"SELECT COALESCE({title}, '?') AS title, {d.json_text('i.item', 'movie', 'year')},"
+            f" i.n, {d.json_text('i.item', 'movie', 'ids')}"
+            f" FROM ({self._per_item()}) i WHERE {d.json_text('i.item', 'type')} = 'movie'"
+            f" ORDER BY i.n DESC, title LIMIT {TOP_MOVIES}"
+        )
+        return [
+            {
+                "movie": str(r[0]),
+                "year": int(r[1]) if r[1] not in (None, "") else None,
+                "plays": int(r[2]),
+                "ids": _ids(r[3]),
+            }
+            for r in rows
+        ]
+
+
+def _ids(raw: object) -> dict[str, Any]:
+    if not isinstance(raw, str):
+        return {}
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def iso_week(day: str) -> str:
+    year, week, _ = date.fromisoformat(day).isocalendar()
+    return f"{year}-W{week:02d}"
+
+
+def _bucket_labels(win: Window, first: str | None) -> list[str]:
+    """Every bucket of the window in order (empty ones too, so the chart's axis is even)."""
+    end = win.end.date()
+    if win.bucket == "day":
+        assert win.start is not None
+        start = win.start.date()
+        return [(start + timedelta(days=i)).isoformat() for i in range((end - start).days + 1)]
+    if win.bucket == "week":
+        assert win.start is not None
+        start = win.start.date()
+        weeks = (end - start).days // 7 + 1
+        return [(start + timedelta(weeks=i)).isoformat() for i in range(weeks)]
+    if first is None:
+        return []
+    year, month = int(first[:4]), int(first[5:7])
+    labels = []
+    while (year, month) <= (end.year, end.month):
+        labels.append(f"{year:04d}-{month:02d}")
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+    return labels
+
+
+def ledger_stats(session: Session, user_id: str, stats_range: StatsRange = "all") -> dict[str, Any]:
+    """The §9.1 ``local`` object for one range; see the module docstring."""
+    win = window(stats_range)
+    q = LedgerStats(session, user_id, win)
+    days = q.days()
+    weeks = q.weeks()
+    if win.bucket == "day":
+        grouped = {b: (n, m) for b, n, m, _ in days}
+    elif win.bucket == "week":
+        grouped = {w["start"]: (w["plays"], w["minutes"]) for w in weeks}
+    else:
+        grouped = {b: (n, m) for b, n, m, _ in q.months()}
+    labels = _bucket_labels(win, min(grouped) if grouped else None)
+    # A play stamped in the future (clock skew) still counts: its bucket is kept at the end.
+    labels += sorted(set(grouped) - set(labels))
+    buckets = [
+        {
+            "bucket": iso_week(b) if win.bucket == "week" else b,
+            "start": b if win.bucket != "month" else f"{b}-01",
+            "plays": grouped.get(b, (0, 0))[0],
+            "minutes": grouped.get(b, (0, 0))[1],
+        }
+        for b in labels
+    ]
+    hours = [0] * 24
+    weekdays = [0] * 7
+    heat = q.weekday_hour()
+    for wd, hr, n in heat:
+        hours[hr] += n
+        weekdays[wd] += n
+    plays = sum(n for _, n, _, _ in days)
+    minutes = sum(m for _, _, m, _ in days)
+    unknown = sum(u for _, _, _, u in days)
+    return {
+        "range": stats_range,
+        "bucket": win.bucket,
+        "since": win.start,
+        "plays_per_day": [{"date": b, "plays": n, "minutes": m} for b, n, m, _ in days],
+        "minutes_per_week": [
+            {"week": w["week"], "minutes": w["minutes"], "plays": w["plays"]} for w in weeks
+        ],
+        "buckets": buckets,
+        "by_weekday": [{"weekday": WEEKDAYS[i], "plays": weekdays[i]} for i in range(7)],
+        "by_hour": [{"hour": h, "plays": hours[h]} for h in range(24)],
+        "by_weekday_hour": [{"weekday": wd, "hour": hr, "plays": n} for wd, hr, n in sorted(heat)],
+        "top_shows": q.top_shows(),
+        "top_movies": q.top_movies(),
+        "per_source": q.per_source(),
+        "watch_minutes": minutes,
+        "totals": {"plays": plays, "minutes": minutes, "unknown_runtime": unknown},
+    }
