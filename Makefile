@@ -16,7 +16,8 @@ PIPTOOLS ?= $(or $(TMPDIR),/tmp)/trakt-plugin-piptools
 COMPILE   = $(PIPTOOLS)/bin/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras \
 	--no-emit-find-links --no-emit-index-url --no-emit-trusted-host $(LOCK_ARGS)
 
-.PHONY: run test test-long lint typecheck venv install install-test debian-test-deps bench lock clean
+.PHONY: run test test-long lint typecheck venv install install-test debian-test-deps bench screenshots lock \
+	clean
 
 run: install
 	$(BIN)/trakt-plugin serve
@@ -42,6 +43,12 @@ bench: install-test
 	$(BIN)/python bench/server_sync.py
 	$(BIN)/python bench/watch_latency.py
 	$(BIN)/python bench/stats.py
+
+# A PNG of every dashboard page at 1440×900 and 390×844 (a little data from the fake Trakt) for a
+# reviewer to look at; SCREENSHOTS_OUT=dir to save elsewhere.
+SCREENSHOTS_OUT ?= screenshots
+screenshots: install-test debian-test-deps
+	$(BIN)/python bench/screenshots.py --out $(SCREENSHOTS_OUT)
 
 # python3-venv is missing on plain Debian; install it only when `venv` cannot be created.
 $(BIN)/python:

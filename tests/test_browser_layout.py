@@ -1,0 +1,126 @@
+"""In a real browser: the shared frame (SPEC §10 layout). At 1440×900 the navigation drawer is
+open; at 390×844 it is closed on load and the menu button opens it; the theme toggle switches
+dark mode and the choice survives a reload (kept in the browser's localStorage); every page in
+the navigation loads with no console errors and no sideways scrolling at 390 px."""
+
+from __future__ import annotations
+
+import pytest
+from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.support.wait import WebDriverWait
+
+from tests.browser import WAIT_SECONDS, chromium, click, type_into, wait_for, wait_for_path
+from tests.conftest import FakeTraktServer, Service, connect_user
+from trakt_plugin.ui.theme import NAV
+
+pytestmark = pytest.mark.browser
+
+PASSWORD = "a-long-admin-password"
+DESKTOP = (1440, 900)
+PHONE = (390, 844)
+
+# Pages checked for sideways scrolling at 390 px. A page left out here overflows today and is
+# owned by someone else right now; name the owner so it comes back once fixed.
+NOT_CHECKED_AT_PHONE_WIDTH: dict[str, str] = {}
+
+
+def set_viewport(driver: WebDriver, size: tuple[int, int]) -> None:
+    """Exactly width × height CSS pixels of page, whatever the window's own chrome takes."""
+    driver.execute_cdp_cmd(  # type: ignore[attr-defined]
+        "Emulation.setDeviceMetricsOverride",
+        {"width": size[0], "height": size[1], "deviceScaleFactor": 1, "mobile": False},
+    )
+
+
+def drawer_open(driver: WebDriver) -> bool:
+    """Whether the navigation drawer is on screen (Quasar slides a closed one off to the left)."""
+    return bool(
+        driver.execute_script(
+            "const d = document.querySelector('[data-test=nav-drawer]');"
+            "const r = d && (d.closest('aside') || d).getBoundingClientRect();"
+            "return !!r && r.width > 0 && r.right > 0 && r.left >= 0"
+        )
+    )
+
+
+def drawer_closed(driver: WebDriver) -> bool:
+    return bool(
+        driver.execute_script(
+            "const d = document.querySelector('[data-test=nav-drawer]');"
+            "const r = d && (d.closest('aside') || d).getBoundingClientRect();"
+            "return !r || r.right <= 0"
+        )
+    )
+
+
+def is_dark(driver: WebDriver) -> bool:
+    return bool(driver.execute_script("return document.body.classList.contains('body--dark')"))
+
+
+def until(driver: WebDriver, condition, what: str) -> None:  # type: ignore[no-untyped-def]
+    WebDriverWait(driver, WAIT_SECONDS).until(condition, message=what)
+
+
+def console_errors(driver: WebDriver) -> list[str]:
+    # Posters answer 404 until the poster pipeline serves them (built separately).
+    return [
+        e["message"]
+        for e in driver.get_log("browser")
+        if e["level"] == "SEVERE" and "/posters/" not in e["message"]
+    ]
+
+
+def test_drawer_theme_and_every_page_at_phone_width(
+    service_factory,  # type: ignore[no-untyped-def]
+    fake_trakt: FakeTraktServer,
+) -> None:
+    service: Service = service_factory(fake_trakt.service_env(TRAKT_PLUGIN_ADMIN_PASSWORD=PASSWORD))
+    user = connect_user(service, fake_trakt, "Ada", "ada_t")
+    with chromium() as driver:
+        set_viewport(driver, DESKTOP)
+        driver.get(service.url + "/login")
+        type_into(driver, "login-password", PASSWORD)
+        click(driver, "login-submit")
+        wait_for_path(driver, "/")
+        wait_for(driver, "[data-test=page-title]")
+        until(driver, drawer_open, "drawer open at 1440 px")
+
+        # Theme: the browser's preference at first (headless Chromium: light), then the toggle.
+        light_at_first = not is_dark(driver)
+        click(driver, "theme-toggle")
+        until(driver, lambda d: is_dark(d) == light_at_first, "theme switched")
+        chosen = is_dark(driver)
+        stored = driver.execute_script("return localStorage.getItem('trakt-plugin-theme')")
+        assert stored == ("dark" if chosen else "light")
+        driver.refresh()
+        wait_for(driver, "[data-test=page-title]")
+        until(driver, lambda d: is_dark(d) == chosen, "theme remembered after a reload")
+        click(driver, "theme-toggle")
+        until(driver, lambda d: is_dark(d) != chosen, "theme switched back")
+
+        # Phone: the drawer is closed on load, the menu opens it, a link in it works.
+        set_viewport(driver, PHONE)
+        driver.refresh()
+        wait_for(driver, "[data-test=page-title]")
+        until(driver, drawer_closed, "drawer closed on load at 390 px")
+        click(driver, "menu")
+        until(driver, drawer_open, "menu button opens the drawer")
+        click(driver, "nav-history")
+        wait_for_path(driver, "/history")
+        until(driver, drawer_closed, "drawer closed on the next page")
+
+        for label, path, _icon in NAV:
+            if label in NOT_CHECKED_AT_PHONE_WIDTH:
+                continue
+            driver.get(f"{service.url}{path}?user={user['id']}")
+            wait_for(driver, "[data-test=page-title]")
+            until(
+                driver,
+                lambda d: d.execute_script("return document.readyState") == "complete",
+                f"{label} loaded",
+            )
+            overflow = driver.execute_script(
+                "return document.documentElement.scrollWidth - window.innerWidth"
+            )
+            assert overflow <= 0, f"{label} scrolls sideways by {overflow} px at 390 px"
+            assert console_errors(driver) == [], label
