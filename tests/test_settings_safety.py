@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.browser import chromium, click, type_into, wait_for, wait_for_text
+from tests.browser import choose, chromium, click, type_into, wait_for, wait_for_text
 from tests.conftest import API_TOKEN, WEBHOOK_TOKEN, Service, base_env, wait_until
 from trakt_plugin.context import build_context
 from trakt_plugin.store import repo
@@ -99,8 +99,12 @@ def test_intervals_and_rate_limits_saved_in_the_dashboard_apply_at_once(
     with chromium() as driver:
         log_in(driver, service)
         driver.get(service.url + "/settings")
-        type_into(driver, "setting-sync.sync_interval", "120")
-        type_into(driver, "setting-vip.check_interval", "600")
+        # Durations are entered as a number and a unit, and saved in seconds.
+        choose(driver, "[data-test='setting-sync.sync_interval-unit']", "minutes")
+        type_into(driver, "setting-sync.sync_interval", "2")
+        choose(driver, "[data-test='setting-vip.check_interval-unit']", "minutes")
+        type_into(driver, "setting-vip.check_interval", "10")
+        click(driver, "advanced-settings")  # the rate limits are folded away
         type_into(driver, "setting-rate.post_interval", "2.5")
         click(driver, "save-settings")
         wait_for_text(driver, "body", "Saved.")

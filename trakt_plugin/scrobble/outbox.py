@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -99,6 +99,9 @@ class EventRecorder:
         # One batch at a time in this process (shared with the drain's writes): SQLite has one
         # writer anyway, and waiting here is cheaper than in its busy handler.
         self._write = write_lock(ctx.engine)
+        # Called after each committed batch, from the recording thread (the dashboard's live
+        # updates, ui/live.py): each must be quick and must not raise.
+        self.listeners: list[Callable[[], None]] = []
 
     def record(self, event: PlaybackEvent, digest: str, received_at: datetime) -> Accepted:
         """Store the event and its consequences; blocking (call from a worker thread)."""
@@ -137,6 +140,8 @@ class EventRecorder:
                     savepoint.commit()
                     results.append(accepted)
             conn.commit()
+        for listener in self.listeners:
+            listener()
         return results
 
     def _record_one(self, conn: Connection, batch: _Batch, delivery: Delivery) -> Accepted:
