@@ -127,7 +127,7 @@ def register(ctx: AppContext) -> None:
                 since.props("outlined dense stack-label type=date data-test=history-from")
                 until = ui.input("To").classes(CONTROL)
                 until.props("outlined dense stack-label type=date data-test=history-to")
-            rows_box = ui.column().classes("w-full gap-1").mark("history-rows")
+            rows_box = ui.column().classes("w-full gap-1").classes("history-rows")
             with ui.row().classes("w-full items-center justify-between"):
                 newer = ui.button("Newer", icon="chevron_left").props(
                     "flat dense data-test=history-newer"
@@ -145,24 +145,24 @@ def register(ctx: AppContext) -> None:
             rows_box.clear()
             with rows_box:
                 if not page.rows:
-                    ui.label("No plays match.").classes("text-grey-7").mark("history-empty")
+                    ui.label("No plays match.").classes("text-grey-7").classes("history-empty")
                 for row in page.rows:
                     state_colour = STATE_COLOURS.get(row.state, "grey")
                     with (
                         ui.row()
                         .classes("w-full no-wrap items-center gap-3 py-1")
                         .props(f"data-test=history-row-{row.id}")
-                        .mark("history-row")
+                        .classes("history-row")
                     ):
                         poster(row.item_key)
                         with ui.column().classes("min-w-0 grow gap-0"):
-                            ui.label(row.title).classes("font-medium truncate w-full").mark(
+                            ui.label(row.title).classes("font-medium truncate w-full").classes(
                                 "history-row-title"
                             )
                             ui.label(f"{_when(row.watched_at, view.zone)} · {row.source}").classes(
                                 "text-xs text-grey-7 truncate w-full"
                             )
-                        ui.badge(row.state_label, color=state_colour).classes("shrink-0").mark(
+                        ui.badge(row.state_label, color=state_colour).classes("shrink-0").classes(
                             "history-row-state"
                         )
             number = len(view.cursors)

@@ -116,15 +116,15 @@ def register(ctx: AppContext) -> None:
                     kind.props("outlined dense data-test=watchlist-search-type")
                     search_button = ui.button("Search Trakt", icon="search")
                     search_button.props("data-test=watchlist-search")
-                results_box = ui.column().classes("w-full gap-1").mark("watchlist-results")
-            entries_box = ui.column().classes("w-full gap-1").mark("watchlist-entries")
+                results_box = ui.column().classes("w-full gap-1").classes("watchlist-results")
+            entries_box = ui.column().classes("w-full gap-1").classes("watchlist-entries")
 
         async def load() -> None:
             entries = await run.io_bound(_entries, ctx, state["user_id"]) or []
             entries_box.clear()
             with entries_box:
                 if not entries:
-                    ui.label("The watchlist is empty.").classes("text-grey-7").mark(
+                    ui.label("The watchlist is empty.").classes("text-grey-7").classes(
                         "watchlist-empty"
                     )
                 for entry in entries:
@@ -133,11 +133,11 @@ def register(ctx: AppContext) -> None:
                         ui.row()
                         .classes("w-full no-wrap items-center gap-3 py-1")
                         .props(f"data-test=watchlist-entry-{entry['id']}")
-                        .mark("watchlist-entry")
+                        .classes("watchlist-entry")
                     ):
                         poster(entry["item_key"])
                         with ui.column().classes("min-w-0 grow gap-0"):
-                            ui.label(name).classes("font-medium truncate w-full").mark(
+                            ui.label(name).classes("font-medium truncate w-full").classes(
                                 "watchlist-entry-title"
                             )
                             ui.label(f"{entry['type']} · added {entry['added']}").classes(
@@ -183,7 +183,7 @@ def register(ctx: AppContext) -> None:
             results_box.clear()
             with results_box:
                 if not items:
-                    ui.label("Trakt found nothing by that title.").classes("text-grey-7").mark(
+                    ui.label("Trakt found nothing by that title.").classes("text-grey-7").classes(
                         "watchlist-no-results"
                     )
                 for item in items:
@@ -192,9 +192,9 @@ def register(ctx: AppContext) -> None:
                         ui.row()
                         .classes("w-full no-wrap items-center gap-2")
                         .props(f"data-test=watchlist-result-{item_key(item)}")
-                        .mark("watchlist-result")
+                        .classes("watchlist-result")
                     ):
-                        ui.label(label).classes("min-w-0 grow truncate").mark(
+                        ui.label(label).classes("min-w-0 grow truncate").classes(
                             "watchlist-result-title"
                         )
                         add_button = ui.button(
