@@ -3,7 +3,7 @@ stats are cached an hour (SPEC §8)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from tests.enrich.conftest import HarnessFactory
@@ -102,3 +102,60 @@ async def test_trakt_stats_are_cached_for_an_hour(harness: HarnessFactory) -> No
     assert again["trakt"] == first["trakt"]
     assert again["trakt_cached_at"] == first["trakt_cached_at"]
     assert [r.path for r in h.fake.requests].count("/users/me/stats") == 1
+
+
+async def test_ranges_bucket_days_weeks_months(harness: HarnessFactory) -> None:
+    now = datetime.now(UTC).replace(microsecond=0)
+    async with harness() as h:
+        user = h.add_user("Gil")
+        # The Matrix's runtime comes from the metadata cache for the play without one.
+        matrix = await h.api.get("/api/v1/metadata/movie", params={"imdb": "tt0133093"})
+        assert matrix.json()["runtime"] == 136
+        h.add_plays(
+            user,
+            [
+                {"item": MATRIX, "watched_at": now - timedelta(days=2), "source": "plex",
+                 "runtime": 136},
+                {"item": episode(WIRE, 1, 1), "watched_at": now - timedelta(days=100),
+                 "source": "emby", "runtime": 60},
+                {"item": episode(WIRE, 1, 2), "watched_at": now - timedelta(days=3 * 365),
+                 "source": "plex", "runtime": 58},
+                {"item": MATRIX, "watched_at": now - timedelta(days=3 * 365), "source": "plex"},
+            ],
+        )  # fmt: skip
+        answers = {
+            r: (await h.api.get(f"/api/v1/users/{user}/stats", params={"range": r})).json()
+            for r in ("30d", "12m", "all")
+        }
+        default = (await h.api.get(f"/api/v1/users/{user}/stats")).json()
+        bad = await h.api.get(f"/api/v1/users/{user}/stats", params={"range": "7d"})
+    assert bad.status_code == 422 and bad.json()["field"] == "range"
+    assert default["local"] == {**answers["all"]["local"], "since": None}
+    month, week, day = answers["30d"]["local"], answers["12m"]["local"], answers["all"]["local"]
+    assert (month["bucket"], week["bucket"], day["bucket"]) == ("day", "week", "month")
+    # Whole buckets, empty ones listed: 30 days ending today, 53 ISO weeks ending this week.
+    assert len(month["buckets"]) == 30 and month["buckets"][-1]["bucket"] == now.date().isoformat()
+    assert len(week["buckets"]) == 53 and week["buckets"][-1]["bucket"] == "{}-W{:02d}".format(
+        *now.isocalendar()[:2]
+    )
+    first = now - timedelta(days=3 * 365)
+    assert day["buckets"][0]["bucket"] == f"{first:%Y-%m}"
+    assert day["buckets"][-1]["bucket"] == f"{now:%Y-%m}"
+    assert sum(b["plays"] for b in day["buckets"]) == 4
+    assert [m["totals"]["plays"] for m in (month, week, day)] == [1, 2, 4]
+    assert [m["watch_minutes"] for m in (month, week, day)] == [136, 196, 390]
+    assert day["totals"]["unknown_runtime"] == 0  # The Matrix's runtime is in the cache
+    assert (
+        sum(d["plays"] for d in day["by_weekday"]) == 4 == sum(x["plays"] for x in day["by_hour"])
+    )
+    wd = (now - timedelta(days=2)).weekday()
+    assert month["by_weekday"][wd]["plays"] == 1
+    assert month["by_hour"][(now - timedelta(days=2)).hour]["plays"] == 1
+    assert [(m["movie"], m["year"], m["plays"]) for m in day["top_movies"]] == [
+        ("The Matrix", 1999, 2)
+    ]
+    assert [(s["show"], s["plays"]) for s in week["top_shows"]] == [("The Wire", 1)]
+    assert week["per_source"] == {"emby": 1, "plex": 1}
+    assert month["plays_per_day"] == [
+        {"date": (now - timedelta(days=2)).date().isoformat(), "plays": 1, "minutes": 136}
+    ]

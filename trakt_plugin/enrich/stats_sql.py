@@ -48,42 +48,36 @@ class Dialect:
 
     name: str
 
+    # SQLite keeps a timestamp as text, ``YYYY-MM-DD HH:MM:SS.ffffff`` (SQLAlchemy's format):
+    # the day and the hour are read off the text, far cheaper per play than date()/strftime().
+
     def day(self, col: str) -> str:
-        """``YYYY-MM-DD``."""
+        """``YYYY-MM-DD`` of a timestamp column."""
         if self.name == "postgresql":
             return f"to_char({col}, 'YYYY-MM-DD')"
-        return f"date({col})"
-
-    def monday(self, col: str) -> str:
-        """The ISO week's Monday, ``YYYY-MM-DD``."""
-        if self.name == "postgresql":
-            return f"to_char(date_trunc('week', {col}), 'YYYY-MM-DD')"
-        return f"date({col}, '-' || ((CAST(strftime('%w', {col}) AS INTEGER) + 6) % 7) || ' days')"
-
-    def month(self, col: str) -> str:
-        """``YYYY-MM``."""
-        if self.name == "postgresql":
-            return f"to_char({col}, 'YYYY-MM')"
-        return f"strftime('%Y-%m', {col})"
-
-    def iso_week(self, day: str) -> str:
-        """``YYYY-Www`` of a ``YYYY-MM-DD`` text (the ISO year is the year of its Thursday)."""
-        if self.name == "postgresql":
-            return f"to_char(CAST({day} AS date), 'IYYY-\"W\"IW')"
-        thursday = f"date({day}, '-' || ((CAST(strftime('%w', {day}) AS INTEGER) + 6) % 7) || ' days', '+3 days')"  # noqa: E501
-        week = f"(CAST(strftime('%j', {thursday}) AS INTEGER) - 1) / 7 + 1"
-        return f"strftime('%Y', {thursday}) || '-W' || substr('0' || ({week}), -2)"
-
-    def weekday(self, col: str) -> str:
-        """0 = Monday … 6 = Sunday."""
-        if self.name == "postgresql":
-            return f"(CAST(extract(isodow FROM {col}) AS INTEGER) - 1)"
-        return f"((CAST(strftime('%w', {col}) AS INTEGER) + 6) % 7)"
+        return f"substr({col}, 1, 10)"
 
     def hour(self, col: str) -> str:
+        """0-23 of a timestamp column."""
         if self.name == "postgresql":
             return f"CAST(extract(hour FROM {col}) AS INTEGER)"
-        return f"CAST(strftime('%H', {col}) AS INTEGER)"
+        return f"CAST(substr({col}, 12, 2) AS INTEGER)"
+
+    def monday_of_day(self, day: str) -> str:
+        """The ISO week's Monday (``YYYY-MM-DD``) of a ``YYYY-MM-DD`` text."""
+        if self.name == "postgresql":
+            return f"to_char(date_trunc('week', CAST({day} AS date)), 'YYYY-MM-DD')"
+        return f"date({day}, '-' || {self.weekday_of_day(day)} || ' days')"
+
+    def month_of_day(self, day: str) -> str:
+        """``YYYY-MM`` of a ``YYYY-MM-DD`` text."""
+        return f"substr({day}, 1, 7)"
+
+    def weekday_of_day(self, day: str) -> str:
+        """0 = Monday … 6 = Sunday of a ``YYYY-MM-DD`` text."""
+        if self.name == "postgresql":
+            return f"(CAST(extract(isodow FROM CAST({day} AS date)) AS INTEGER) - 1)"
+        return f"((CAST(strftime('%w', {day}) AS INTEGER) + 6) % 7)"
 
     def json_text(self, doc: str, *path: str) -> str:
         """The value at ``path`` as text (numbers as their digits), NULL when absent."""
@@ -171,7 +165,17 @@ def _naive(moment: datetime) -> datetime:
 
 
 class LedgerStats:
-    """The queries of one user's stats over one window (each one GROUP BY, one scan)."""
+    """The statements of one user's stats over one window.
+
+    Three statements, each one pass over the person's plays in the window:
+
+    - the timeline: plays, minutes and unknown runtimes per (day, hour) cell, kept as a
+      materialized CTE, then rolled up in the same statement into days, ISO weeks, months,
+      weekdays and hours (GROUP BY over the cells, at most a few tens of thousands of rows);
+    - plays per source;
+    - the rankings: plays per item first (one JSON read per item, not per play), then top shows
+      (by the show's first id) and top movies.
+    """
 
     def __init__(self, session: Session, user_id: str, win: Window) -> None:
         self.session = session
@@ -189,37 +193,38 @@ class LedgerStats:
             statement = statement.bindparams(bindparam("start", type_=DateTime()))
         return self.session.execute(statement, self.params).all()
 
-    def _timeline(self, key: str) -> list[tuple[str, int, int, int]]:
-        """(bucket, plays, minutes, plays without a known runtime) per ``key`` expression."""
-        rows = self._rows(
-            f"SELECT b, COUNT(*), COALESCE(SUM(m), 0), SUM(CASE WHEN m IS NULL THEN 1 ELSE 0 END)"
-            f" FROM (SELECT {key} AS b, {minutes_expr(self.d)} AS m FROM play p"
-            f" WHERE {self.where}) t GROUP BY b ORDER BY b"
+    def timeline(self) -> dict[str, list[tuple[Any, ...]]]:
+        """``{"day"|"week"|"month": [(bucket, plays, minutes, unknown)], "weekday_hour":
+        [(weekday, hour, plays)]}``; weeks are keyed by their Monday."""
+        d = self.d
+        cells = (
+            f"SELECT {d.day('p.watched_at')} AS day, {d.hour('p.watched_at')} AS hr,"
+            " COUNT(*) AS n, COALESCE(SUM(m), 0) AS mins,"
+            " SUM(CASE WHEN m IS NULL THEN 1 ELSE 0 END) AS unknown"
+            f" FROM (SELECT p.watched_at, {minutes_expr(d)} AS m FROM play p"
+            f" WHERE {self.where}) p GROUP BY 1, 2"
         )
-        return [(str(r[0]), int(r[1]), int(r[2]), int(r[3])) for r in rows]
-
-    def days(self) -> list[tuple[str, int, int, int]]:
-        return self._timeline(self.d.day("p.watched_at"))
-
-    def weeks(self) -> list[dict[str, Any]]:
-        """Per ISO week: grouped by the week's Monday, labelled with the ISO week."""
-        mondays = self._timeline(self.d.monday("p.watched_at"))
-        return [
-            {"week": iso_week(monday), "start": monday, "plays": n, "minutes": m}
-            for monday, n, m, _ in mondays
-        ]
-
-    def months(self) -> list[tuple[str, int, int, int]]:
-        return self._timeline(self.d.month("p.watched_at"))
-
-    def weekday_hour(self) -> list[tuple[int, int, int]]:
-        """(weekday 0 = Monday, hour, plays)."""
-        wd, hr = self.d.weekday("p.watched_at"), self.d.hour("p.watched_at")
+        days = "SELECT day, SUM(n) AS n, SUM(mins) AS mins, SUM(unknown) AS unknown FROM cells GROUP BY day"  # noqa: E501
         rows = self._rows(
-            f"SELECT {wd} AS wd, {hr} AS hr, COUNT(*) FROM play p WHERE {self.where}"
-            " GROUP BY wd, hr"
+            f"WITH cells AS MATERIALIZED ({cells}), days AS MATERIALIZED ({days})"
+            " SELECT 'day', day, 0, n, mins, unknown FROM days"
+            f" UNION ALL SELECT 'week', {d.monday_of_day('day')}, 0, SUM(n), SUM(mins),"
+            " SUM(unknown) FROM days GROUP BY 2"
+            f" UNION ALL SELECT 'month', {d.month_of_day('day')}, 0, SUM(n), SUM(mins),"
+            " SUM(unknown) FROM days GROUP BY 2"
+            f" UNION ALL SELECT 'weekday_hour', {d.weekday_of_day('day')}, hr, SUM(n), 0, 0"
+            " FROM cells GROUP BY 2, 3"
+            " ORDER BY 1, 2, 3"
         )
-        return [(int(r[0]), int(r[1]), int(r[2])) for r in rows]
+        out: dict[str, list[tuple[Any, ...]]] = {
+            "day": [], "week": [], "month": [], "weekday_hour": []
+        }  # fmt: skip
+        for kind, key, hour, n, mins, unknown in rows:
+            if kind == "weekday_hour":
+                out[kind].append((int(key), int(hour), int(n)))
+            else:
+                out[kind].append((str(key), int(n), int(mins), int(unknown)))
+        return out
 
     def per_source(self) -> dict[str, int]:
         rows = self._rows(
@@ -228,46 +233,57 @@ class LedgerStats:
         )
         return {str(r[0]): int(r[1]) for r in rows}
 
-    def _per_item(self) -> str:
-        """Plays per item first (one JSON read per item, not per play), then the ranking."""
-        return (
-            f"SELECT p.item_key, MIN(p.item) AS item, COUNT(*) AS n FROM play p"
-            f" WHERE {self.where} GROUP BY p.item_key"
-        )
-
-    def top_shows(self) -> list[dict[str, Any]]:
+    def rankings(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """Top shows and top movies, in one statement."""
         d = self.d
-        show_key = " , ".join(
+        # Plays per item; the item's JSON is read from its latest play, once per item.
+        per_item = (
+            f"SELECT MAX(p.id) AS id, COUNT(*) AS n FROM play p WHERE {self.where}"
+            " GROUP BY p.item_key"
+        )
+        items = (
+            f"SELECT {d.json_text('p.item', 'type')} AS kind, p.item AS item, c.n AS n"
+            f" FROM ({per_item}) c JOIN play p ON p.id = c.id"
+        )
+        show_key = ", ".join(
             f"'{t}:' || NULLIF({d.json_text('i.item', 'show', 'ids', t)}, '')" for t in SHOW_KEY_IDS
         )
-        title = d.json_text("i.item", "show", "title")
-        rows = self._rows(
-            f"SELECT COALESCE({show_key}, 'title:' || lower(COALESCE({title}, '?'))) AS k,"
-            f" MIN(COALESCE({title}, '?')) AS title, SUM(i.n) AS plays,"
+        show_title = f"COALESCE({d.json_text('i.item', 'show', 'title')}, '?')"
+        shows = (
+            f"SELECT COALESCE({show_key}, 'title:' || lower({show_title})) AS k,"
+            f" MIN({show_title}) AS title, SUM(i.n) AS n,"
             f" MIN({d.json_text('i.item', 'show', 'ids')}) AS ids"
-            f" FROM ({self._per_item()}) i WHERE {d.json_text('i.item', 'type')} = 'episode'"
-            f" GROUP BY k ORDER BY plays DESC, title LIMIT {TOP_SHOWS}"
+            " FROM items i WHERE i.kind = 'episode' GROUP BY 1"
         )
-        return [{"show": str(r[1]), "plays": int(r[2]), "ids": _ids(r[3])} for r in rows]
-
-    def top_movies(self) -> list[dict[str, Any]]:
-        d = self.d
-        title = d.json_text("i.item", "movie", "title")
+        movies = (
+            f"SELECT i.item AS k, COALESCE({d.json_text('i.item', 'movie', 'title')}, '?')"
+            f" AS title, i.n AS n, {d.json_text('i.item', 'movie', 'ids')} AS ids"
+            " FROM items i WHERE i.kind = 'movie'"
+        )
         rows = self._rows(
-            f"SELECT COALESCE({title}, '?') AS title, {d.json_text('i.item', 'movie', 'year')},"
-            f" i.n, {d.json_text('i.item', 'movie', 'ids')}"
-            f" FROM ({self._per_item()}) i WHERE {d.json_text('i.item', 'type')} = 'movie'"
-            f" ORDER BY i.n DESC, title LIMIT {TOP_MOVIES}"
+            f"WITH items AS MATERIALIZED ({items})"
+            f" SELECT * FROM (SELECT 'show' AS what, title, n, ids, NULL AS year FROM ({shows}) s"
+            f" ORDER BY n DESC, title LIMIT {TOP_SHOWS}) a"
+            f" UNION ALL SELECT * FROM (SELECT 'movie' AS what, title, n, ids,"
+            f" {d.json_text('k', 'movie', 'year')} AS year FROM ({movies}) m"
+            f" ORDER BY n DESC, title LIMIT {TOP_MOVIES}) b"
         )
-        return [
+        top_shows = [
+            {"show": str(r[1]), "plays": int(r[2]), "ids": _ids(r[3])}
+            for r in rows
+            if r[0] == "show"
+        ]
+        top_movies = [
             {
-                "movie": str(r[0]),
-                "year": int(r[1]) if r[1] not in (None, "") else None,
+                "movie": str(r[1]),
+                "year": int(r[4]) if r[4] not in (None, "") else None,
                 "plays": int(r[2]),
                 "ids": _ids(r[3]),
             }
             for r in rows
+            if r[0] == "movie"
         ]
+        return top_shows, top_movies
 
 
 def _ids(raw: object) -> dict[str, Any]:
@@ -308,17 +324,16 @@ def _bucket_labels(win: Window, first: str | None) -> list[str]:
 
 
 def ledger_stats(session: Session, user_id: str, stats_range: StatsRange = "all") -> dict[str, Any]:
-    """The §9.1 ``local`` object for one range; see the module docstring."""
+    """The §9.1 ``local`` object for one range; see the module docstring.
+
+    Python only reshapes the statements' rows: empty buckets are listed with 0 (an even chart
+    axis), and the weekday × hour cells are added up into the weekday and hour lists.
+    """
     win = window(stats_range)
     q = LedgerStats(session, user_id, win)
-    days = q.days()
-    weeks = q.weeks()
-    if win.bucket == "day":
-        grouped = {b: (n, m) for b, n, m, _ in days}
-    elif win.bucket == "week":
-        grouped = {w["start"]: (w["plays"], w["minutes"]) for w in weeks}
-    else:
-        grouped = {b: (n, m) for b, n, m, _ in q.months()}
+    timeline = q.timeline()
+    days, weeks = timeline["day"], timeline["week"]
+    grouped = {b: (n, m) for b, n, m, _ in timeline[win.bucket]}
     labels = _bucket_labels(win, min(grouped) if grouped else None)
     # A play stamped in the future (clock skew) still counts: its bucket is kept at the end.
     labels += sorted(set(grouped) - set(labels))
@@ -331,29 +346,30 @@ def ledger_stats(session: Session, user_id: str, stats_range: StatsRange = "all"
         }
         for b in labels
     ]
+    heat = timeline["weekday_hour"]
     hours = [0] * 24
     weekdays = [0] * 7
-    heat = q.weekday_hour()
     for wd, hr, n in heat:
         hours[hr] += n
         weekdays[wd] += n
     plays = sum(n for _, n, _, _ in days)
     minutes = sum(m for _, _, m, _ in days)
     unknown = sum(u for _, _, _, u in days)
+    top_shows, top_movies = q.rankings()
     return {
         "range": stats_range,
         "bucket": win.bucket,
         "since": win.start,
         "plays_per_day": [{"date": b, "plays": n, "minutes": m} for b, n, m, _ in days],
         "minutes_per_week": [
-            {"week": w["week"], "minutes": w["minutes"], "plays": w["plays"]} for w in weeks
+            {"week": iso_week(monday), "minutes": m, "plays": n} for monday, n, m, _ in weeks
         ],
         "buckets": buckets,
         "by_weekday": [{"weekday": WEEKDAYS[i], "plays": weekdays[i]} for i in range(7)],
         "by_hour": [{"hour": h, "plays": hours[h]} for h in range(24)],
-        "by_weekday_hour": [{"weekday": wd, "hour": hr, "plays": n} for wd, hr, n in sorted(heat)],
-        "top_shows": q.top_shows(),
-        "top_movies": q.top_movies(),
+        "by_weekday_hour": [{"weekday": wd, "hour": hr, "plays": n} for wd, hr, n in heat],
+        "top_shows": top_shows,
+        "top_movies": top_movies,
         "per_source": q.per_source(),
         "watch_minutes": minutes,
         "totals": {"plays": plays, "minutes": minutes, "unknown_runtime": unknown},
