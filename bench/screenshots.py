@@ -4,7 +4,8 @@ size, so a reviewer can look at the dashboard without running a browser by hand.
 Starts the real service against the fake Trakt (on loopback, in this process) with a little data:
 two connected people with some history imported from the fake Trakt, a watchlist item, and a
 playback in progress. Logs in with the Debian Chromium the browser tests use and saves
-``<out>/<size>-<page>.png`` (``screenshots/`` by default, git-ignored). Prints each page's
+``<out>/<size>-<page>.png`` (``screenshots/`` by default, git-ignored; ``--theme dark`` for the
+dark theme). Prints each page's
 sideways overflow at phone width (0 is right) and exits 1 when a page scrolls sideways there.
 
     .venv/bin/python bench/screenshots.py [--out DIR] [--page NAME ...]
@@ -38,6 +39,7 @@ from tests.conftest import (  # noqa: E402
 )
 from tests.fake_trakt.server import serve_in_thread  # noqa: E402
 from tests.fake_trakt.state import FakeTrakt  # noqa: E402
+from tests.test_browser_layout import UNLABELLED_CONTROLS_JS  # noqa: E402
 from trakt_plugin.ui.theme import NAV  # noqa: E402
 
 PASSWORD = "a-long-admin-password"
@@ -77,7 +79,7 @@ def seed(service: Service, fake: FakeTraktServer) -> None:
         people.append(user)
     matrix, inception, show = state.items[0], state.items[1], state.items[2]
     episodes = state.episodes_of(show)
-    state.seed_history("ada_t", 40, start=now - 60 * day, step=1.4 * day, catalogue=25)
+    state.seed_history("ada_t", 120, start=now - 330 * day, step=2.7 * day, catalogue=40)
     for n, item in enumerate([matrix, *episodes, inception]):
         state.add_play("ada_t", item, now - (n + 1) * 0.7 * day)
         state.add_play("ben_t", item, now - (n + 3) * 1.9 * day)
@@ -124,6 +126,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--page", action="append", default=[], help="only this page (navigation label); repeatable"
     )
+    parser.add_argument(
+        "--theme",
+        choices=("light", "dark"),
+        default="light",
+        help="the theme chosen with the header toggle (dark files are named dark-<size>-<page>)",
+    )
     args = parser.parse_args(argv)
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
@@ -146,12 +154,16 @@ def main(argv: list[str] | None = None) -> int:
                 type_into(driver, "login-password", PASSWORD)
                 click(driver, "login-submit")
                 wait_for_path(driver, "/")
+                driver.execute_script(
+                    "localStorage.setItem('trakt-plugin-theme', arguments[0])", args.theme
+                )
+                prefix = "dark-" if args.theme == "dark" else ""
                 for size, (width, height) in SIZES.items():
                     set_viewport(driver, width, height)
                     for label, path in pages:
                         driver.get(service.url + path)
                         settle(driver)
-                        target = out / f"{size}-{slug(label)}.png"
+                        target = out / f"{prefix}{size}-{slug(label)}.png"
                         driver.save_screenshot(str(target))
                         overflow = int(
                             driver.execute_script(
@@ -159,6 +171,12 @@ def main(argv: list[str] | None = None) -> int:
                             )
                         )
                         note = f"  scrolls sideways by {overflow} px" if overflow > 0 else ""
+                        unlabelled = driver.execute_script(UNLABELLED_CONTROLS_JS, "body")
+                        if unlabelled:
+                            note += f"  {len(unlabelled)} controls without a label"
+                            if size == "desktop":
+                                for html in unlabelled:
+                                    print(f"    unlabelled: {html}")
                         if overflow > 0 and size == "phone":
                             overflowing.append(label)
                         print(f"{size:8} {label:12} {target.name}{note}")

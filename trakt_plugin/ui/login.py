@@ -15,10 +15,11 @@ from ..crypto import same_secret
 from ..security.sessions import ABSOLUTE_LIMIT, COOKIE_NAME
 from ..security.throttle import Verdict
 from .auth import client_of, is_local_browser, page_request
-from .theme import ICON_URL
+from .theme import ICON_URL, theme_head
 
 
 def _card_header(subtitle: str) -> None:
+    theme_head()  # the remembered light/dark theme here too
     with ui.row().classes("items-center gap-2"):
         ui.image(ICON_URL).classes("w-10 h-10")
         ui.label("trakt-plugin").classes("text-2xl font-bold")
