@@ -169,9 +169,9 @@ class LedgerStats:
 
     Three statements, each one pass over the person's plays in the window:
 
-    - the timeline: plays, minutes and unknown runtimes per (day, hour) cell, kept as a
-      materialized CTE, then rolled up in the same statement into days, ISO weeks, months,
-      weekdays and hours (GROUP BY over the cells, at most a few tens of thousands of rows);
+    - the timeline: plays, minutes and unknown runtimes per day, kept as a materialized CTE and
+      rolled up in the same statement into ISO weeks and months (GROUP BY over at most a few
+      thousand days), with plays per weekday and hour from the timestamps alone;
     - plays per source;
     - the rankings: plays per item first (one JSON read per item, not per play), then top shows
       (by the show's first id) and top movies.
@@ -197,23 +197,27 @@ class LedgerStats:
         """``{"day"|"week"|"month": [(bucket, plays, minutes, unknown)], "weekday_hour":
         [(weekday, hour, plays)]}``; weeks are keyed by their Monday."""
         d = self.d
-        cells = (
-            f"SELECT {d.day('p.watched_at')} AS day, {d.hour('p.watched_at')} AS hr,"
-            " COUNT(*) AS n, COALESCE(SUM(m), 0) AS mins,"
+        # Plays, minutes and unknown runtimes per day: the one pass that needs the minutes.
+        days = (
+            f"SELECT {d.day('p.watched_at')} AS day, COUNT(*) AS n, COALESCE(SUM(m), 0) AS mins,"
             " SUM(CASE WHEN m IS NULL THEN 1 ELSE 0 END) AS unknown"
             f" FROM (SELECT p.watched_at, {minutes_expr(d)} AS m FROM play p"
-            f" WHERE {self.where}) p GROUP BY 1, 2"
+            f" WHERE {self.where}) p GROUP BY 1"
         )
-        days = "SELECT day, SUM(n) AS n, SUM(mins) AS mins, SUM(unknown) AS unknown FROM cells GROUP BY day"  # noqa: E501
+        # Plays per weekday and hour: timestamps only (read from the index alone).
+        weekday = d.weekday_of_day(d.day("p.watched_at"))
+        heat = (
+            f"SELECT {weekday} AS wd, {d.hour('p.watched_at')} AS hr, COUNT(*) AS n"
+            f" FROM play p WHERE {self.where} GROUP BY 1, 2"
+        )
         rows = self._rows(
-            f"WITH cells AS MATERIALIZED ({cells}), days AS MATERIALIZED ({days})"
+            f"WITH days AS MATERIALIZED ({days})"
             " SELECT 'day', day, 0, n, mins, unknown FROM days"
             f" UNION ALL SELECT 'week', {d.monday_of_day('day')}, 0, SUM(n), SUM(mins),"
             " SUM(unknown) FROM days GROUP BY 2"
             f" UNION ALL SELECT 'month', {d.month_of_day('day')}, 0, SUM(n), SUM(mins),"
             " SUM(unknown) FROM days GROUP BY 2"
-            f" UNION ALL SELECT 'weekday_hour', {d.weekday_of_day('day')}, hr, SUM(n), 0, 0"
-            " FROM cells GROUP BY 2, 3"
+            f" UNION ALL SELECT 'weekday_hour', wd, hr, n, 0, 0 FROM ({heat}) h"
             " ORDER BY 1, 2, 3"
         )
         out: dict[str, list[tuple[Any, ...]]] = {

@@ -59,6 +59,15 @@ def _load(ctx: AppContext, user_id: str, stats_range: StatsRange) -> dict[str, A
     }
 
 
+def _people_and_load(
+    ctx: AppContext, user: str | None, stats_range: StatsRange
+) -> tuple[dict[str, str], str | None, dict[str, Any] | None]:
+    """The people, the one shown (``user`` or the first) and their numbers: one worker call."""
+    users = _users(ctx)
+    selected = user if user in users else next(iter(users), None)
+    return users, selected, _load(ctx, selected, stats_range) if selected else None
+
+
 def hours_text(minutes: int) -> str:
     hours, rest = divmod(minutes, 60)
     return f"{hours} h {rest:02d} min" if hours else f"{rest} min"
@@ -159,10 +168,9 @@ def register(ctx: AppContext) -> None:
     ) -> RedirectResponse | None:
         if redirect := await login_redirect(ctx):
             return redirect
-        users = await run.io_bound(_users, ctx) or {}
-        selected = user if user in users else next(iter(users), None)
         chosen: StatsRange = next((r for r in RANGES if r == range), DEFAULT_RANGE)
-        data = await run.io_bound(_load, ctx, selected, chosen) if selected else None
+        loaded = await run.io_bound(_people_and_load, ctx, user, chosen)
+        users, selected, data = loaded if loaded is not None else ({}, None, None)
         service = enrichment(ctx).stats
 
         async def refresh() -> None:
