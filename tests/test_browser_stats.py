@@ -16,7 +16,7 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.wait import WebDriverWait
 
 from tests.browser import chromium, click, type_into, wait_for, wait_for_path, wait_for_text
-from tests.conftest import FakeTraktServer, Service
+from tests.conftest import FakeTraktServer, Service, connect_user
 
 pytestmark = pytest.mark.browser
 
@@ -127,3 +127,15 @@ def test_stats_range_changes_buckets(
                 )
                 assert overflow <= 0, f"sideways scroll of {overflow} px at 390 px"
             assert _console_errors(driver) == []
+
+        # A connected person: Trakt's numbers (cached by the API read) beside the ledger's.
+        noa = connect_user(service, fake_trakt, "Noa", "noa_t")
+        matrix = fake_trakt.state.find("movie", {"trakt": 481}, ("trakt",))
+        fake_trakt.state.add_play("noa_t", matrix, fake_trakt.state.clock() - 3600)
+        with service.api() as api:
+            assert api.get(f"/api/v1/users/{noa['id']}/stats").json()["trakt"] is not None
+        driver.get(f"{service.url}/stats?user={noa['id']}&range=all")
+        wait_for_text(driver, "[data-test=trakt-movies]", "plays: 1")
+        wait_for_text(driver, "[data-test=local-movies]", "here: 0 plays in all time")
+        wait_for(driver, "[data-test=trakt-stats-refresh]")
+        assert _console_errors(driver) == []

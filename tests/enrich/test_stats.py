@@ -156,6 +156,7 @@ async def test_ranges_bucket_days_weeks_months(harness: HarnessFactory) -> None:
     ]
     assert [(s["show"], s["plays"]) for s in week["top_shows"]] == [("The Wire", 1)]
     assert week["per_source"] == {"emby": 1, "plex": 1}
+    assert day["plays_by_type"] == {"movie": 2, "episode": 2}
     assert month["plays_per_day"] == [
         {"date": (now - timedelta(days=2)).date().isoformat(), "plays": 1, "minutes": 136}
     ]

@@ -155,6 +155,7 @@ class LocalStatsOut(BaseModel):
     by_weekday_hour: list[WeekdayHourOut] = Field(description="non-zero cells only")
     top_shows: list[TopShowOut]
     top_movies: list[TopMovieOut]
+    plays_by_type: dict[str, int] = Field(description='{"movie": n, "episode": n} over the range')
     per_source: dict[str, int]
     watch_minutes: int = Field(description="minutes watched over the range (known runtimes)")
     totals: TotalsOut

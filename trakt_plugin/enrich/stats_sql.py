@@ -182,6 +182,7 @@ class LedgerStats:
         self.d = dialect_of(session)
         self.win = win
         self.params: dict[str, Any] = {"user_id": user_id}
+        self.per_type: dict[str, int] = {}
         self.where = "p.user_id = :user_id"
         if win.start is not None:
             self.where += " AND p.watched_at >= :start"
@@ -238,7 +239,8 @@ class LedgerStats:
         return {str(r[0]): int(r[1]) for r in rows}
 
     def rankings(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-        """Top shows and top movies, in one statement."""
+        """Top shows and top movies, in one statement (plays per item type kept in
+        :attr:`per_type`)."""
         d = self.d
         # Plays per item; the item's JSON is read from its latest play, once per item.
         per_item = (
@@ -271,7 +273,9 @@ class LedgerStats:
             f" UNION ALL SELECT * FROM (SELECT 'movie' AS what, title, n, ids,"
             f" {d.json_text('k', 'movie', 'year')} AS year FROM ({movies}) m"
             f" ORDER BY n DESC, title LIMIT {TOP_MOVIES}) b"
+            " UNION ALL SELECT 'kind', kind, SUM(n), NULL, NULL FROM items GROUP BY kind"
         )
+        self.per_type = {str(r[1]): int(r[2]) for r in rows if r[0] == "kind" and r[1]}
         top_shows = [
             {"show": str(r[1]), "plays": int(r[2]), "ids": _ids(r[3])}
             for r in rows
@@ -374,6 +378,10 @@ def ledger_stats(session: Session, user_id: str, stats_range: StatsRange = "all"
         "by_weekday_hour": [{"weekday": wd, "hour": hr, "plays": n} for wd, hr, n in heat],
         "top_shows": top_shows,
         "top_movies": top_movies,
+        "plays_by_type": {
+            "movie": q.per_type.get("movie", 0),
+            "episode": q.per_type.get("episode", 0),
+        },
         "per_source": q.per_source(),
         "watch_minutes": minutes,
         "totals": {"plays": plays, "minutes": minutes, "unknown_runtime": unknown},

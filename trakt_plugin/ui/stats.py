@@ -151,6 +151,12 @@ def _trakt_card(data: dict[str, Any], refresh: Any) -> None:
             ui.label(f"As of {fetched_at:%Y-%m-%d %H:%M} UTC (all time)").classes(
                 "text-xs text-grey-7"
             )
+        local = data["local"]
+        here = {
+            "movies": local["plays_by_type"]["movie"],
+            "episodes": local["plays_by_type"]["episode"],
+        }
+        span = RANGE_LABELS[local["range"]].lower()
         with ui.row().classes("gap-4 w-full"):
             for block, names in TRAKT_NUMBERS:
                 values = trakt.get(block) or {}
@@ -158,6 +164,10 @@ def _trakt_card(data: dict[str, Any], refresh: Any) -> None:
                     ui.label(block.capitalize()).classes("font-bold")
                     for name in names:
                         ui.label(f"{name}: {values.get(name, '—')}")
+                    if block in here:  # the ledger's count beside Trakt's
+                        ui.label(f"here: {here[block]} plays in {span}").classes(
+                            "text-xs text-grey-7"
+                        ).props(f"data-test=local-{block}")
 
 
 def register(ctx: AppContext) -> None:
@@ -194,6 +204,7 @@ def register(ctx: AppContext) -> None:
             @ui.refreshable
             def numbers() -> None:
                 _numbers(shown["data"])
+                _trakt_card(shown["data"], refresh)
 
             async def change_range(value: StatsRange) -> None:
                 assert selected is not None
@@ -219,7 +230,6 @@ def register(ctx: AppContext) -> None:
                         on_change=lambda e: change_range(e.value),
                     ).props('no-caps data-test=stats-range aria-label="Range"')
             numbers()
-            _trakt_card(data, refresh)
         return None
 
 
