@@ -108,7 +108,7 @@ def test_stats_range_changes_buckets(
 
             _choose_range(driver, "30 days")
             wait_for(driver, "[data-test=stats-totals][data-range='30d']")
-            wait_for_text(driver, "[data-test=stats-totals]", "1 plays, 47 minutes")
+            wait_for_text(driver, "[data-test=stats-totals]", "1 play, 47 minutes")
             _wait_svg(driver, "chart-plays", first_day)
             assert first_week not in _svg_text(driver, "chart-plays")
             assert driver.current_url.endswith("range=30d")

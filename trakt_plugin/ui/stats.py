@@ -77,8 +77,8 @@ def plays_chart(buckets: list[dict[str, Any]]) -> dict[str, Any]:
     """Plays (bars) and watch time in hours (line) per bucket."""
     return {
         "tooltip": {"trigger": "axis"},
-        "legend": {"data": ["Plays", "Hours"]},
-        "grid": GRID,
+        "legend": {"data": ["Plays", "Hours"], "top": 0, "left": "center"},
+        "grid": {**GRID, "top": 56},
         "xAxis": {"type": "category", "data": [b["bucket"] for b in buckets]},
         "yAxis": [
             {"type": "value", "name": "plays", "minInterval": 1},
@@ -236,8 +236,9 @@ def register(ctx: AppContext) -> None:
 def _numbers(data: dict[str, Any]) -> None:
     local = data["local"]
     totals = local["totals"]
+    plays = "1 play" if totals["plays"] == 1 else f"{totals['plays']} plays"
     ui.label(
-        f"{totals['plays']} plays, {totals['minutes']} minutes "
+        f"{plays}, {totals['minutes']} minutes "
         f"({hours_text(totals['minutes'])}) in {RANGE_LABELS[local['range']].lower()}"
         + (f" ({totals['unknown_runtime']} without a known runtime)"
            if totals["unknown_runtime"] else "")
