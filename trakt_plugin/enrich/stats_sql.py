@@ -40,6 +40,7 @@ TOP_MOVIES = 10
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 # The order the show ranking keys a show by (as the Python ranking did before).
 SHOW_KEY_IDS = ("trakt", "tvdb", "tmdb", "imdb", "slug")
+MOVIE_KEY_IDS = ("trakt", "tmdb", "imdb", "slug")
 
 
 @dataclass(frozen=True)
@@ -218,7 +219,7 @@ class LedgerStats:
             " SUM(unknown) FROM days GROUP BY 2"
             f" UNION ALL SELECT 'month', {d.month_of_day('day')}, 0, SUM(n), SUM(mins),"
             " SUM(unknown) FROM days GROUP BY 2"
-            f" UNION ALL SELECT 'weekday_hour', wd, hr, n, 0, 0 FROM ({heat}) h"
+            f" UNION ALL SELECT 'weekday_hour', CAST(wd AS TEXT), hr, n, 0, 0 FROM ({heat}) h"
             " ORDER BY 1, 2, 3"
         )
         out: dict[str, list[tuple[Any, ...]]] = {
@@ -261,10 +262,18 @@ class LedgerStats:
             f" MIN({d.json_text('i.item', 'show', 'ids')}) AS ids"
             " FROM items i WHERE i.kind = 'episode' GROUP BY 1"
         )
+        # A movie is keyed like a show (its first id, else its title): plays of one film under
+        # two item keys (one source knew fewer ids) still add up.
+        movie_key = ", ".join(
+            f"'{t}:' || NULLIF({d.json_text('i.item', 'movie', 'ids', t)}, '')"
+            for t in MOVIE_KEY_IDS
+        )
+        movie_title = f"COALESCE({d.json_text('i.item', 'movie', 'title')}, '?')"
         movies = (
-            f"SELECT i.item AS k, COALESCE({d.json_text('i.item', 'movie', 'title')}, '?')"
-            f" AS title, i.n AS n, {d.json_text('i.item', 'movie', 'ids')} AS ids"
-            " FROM items i WHERE i.kind = 'movie'"
+            f"SELECT MIN(i.item) AS k, MIN({movie_title}) AS title, SUM(i.n) AS n,"
+            f" MIN({d.json_text('i.item', 'movie', 'ids')}) AS ids FROM items i"
+            f" WHERE i.kind = 'movie'"
+            f" GROUP BY COALESCE({movie_key}, 'title:' || lower({movie_title}))"
         )
         rows = self._rows(
             f"WITH items AS MATERIALIZED ({items})"
