@@ -6,6 +6,7 @@ import asyncio
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Query
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from .. import overrides
@@ -112,11 +113,11 @@ async def candidates(
 
 
 @router.post("/unmatched/pin", response_model=PinAnswer)
-async def pin(ctx: Ctx, body: PinRequest) -> PinAnswer:
+async def pin(ctx: Ctx, body: PinRequest) -> PinAnswer | JSONResponse:
     """Pin the item: the override is stored and used from then on (webhooks, watch mode,
     sync); the calls waiting on the key go out again and its plays are exported again."""
     try:
         result = await overrides.pin_and_wake(ctx, body.source_key, body.item)
-    except overrides.PinError as exc:
-        raise HTTPException(422, str(exc)) from None
+    except overrides.PinError as exc:  # the item names nothing Trakt could find
+        return JSONResponse({"error": f"item: {exc}", "field": "item"}, 422)
     return PinAnswer(source_key=result.source_key, calls=result.calls, plays=result.plays)
