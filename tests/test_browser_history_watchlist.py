@@ -33,7 +33,12 @@ SIZES = ((1440, 900), (390, 844))
 
 
 def _titles(driver: WebDriver) -> list[str]:
-    return [e.text for e in driver.find_elements(By.CSS_SELECTOR, ".history-row-title")]
+    """The rows' titles, read in one go (the rows are re-drawn while a search narrows them)."""
+    titles = driver.execute_script(
+        "return [...document.querySelectorAll('.history-row-title')]"
+        ".map(e => e.textContent.trim())"
+    )
+    return [str(t) for t in titles]
 
 
 def _until(driver: WebDriver, condition: Callable[[WebDriver], Any]) -> Any:
@@ -110,6 +115,22 @@ def _history(driver: WebDriver, service: Service) -> None:
     )
 
 
+def _posters_come_from_the_product(driver: WebDriver, service: Service) -> None:
+    """Every poster on the page has loaded, and the browser asked no other host for anything
+    (its resource timing entries: Trakt is never hotlinked)."""
+    _until(
+        driver,
+        lambda d: d.execute_script(
+            "const imgs = [...document.querySelectorAll('.history-row img')];"
+            "return imgs.length > 0 && imgs.every(i => i.complete && i.naturalWidth > 0)"
+        ),
+    )
+    origins = driver.execute_script(
+        "return performance.getEntriesByType('resource').map(e => new URL(e.name).origin)"
+    )
+    assert origins and set(origins) == {service.url}, set(origins)
+
+
 def _watchlist(driver: WebDriver, service: Service, user_id: str, title: str, year: int) -> None:
     _open(driver, service, "/watchlist")
     wait_for(driver, ".watchlist-empty")
@@ -159,9 +180,11 @@ def test_history_and_watchlist_pages(
         ):
             driver.set_window_size(width, height)
             _history(driver, service)
+            _posters_come_from_the_product(driver, service)
             if width < 600:
                 _no_sideways_scroll(driver)
             _watchlist(driver, service, user["id"], title, year)
             if width < 600:
                 _no_sideways_scroll(driver)
             assert _console_errors(driver) == []
+    assert fake.image_downloads and max(fake.image_downloads.values()) == 1  # once per image
