@@ -6,6 +6,9 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
+# The suite waits on service processes, fakes and a browser far more than on the CPU: three
+# workers (each test file stays on one) finish it in about half the time on two cores.
+TEST_WORKERS ?= 3
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEBIAN_TEST_PACKAGES := chromium chromium-driver microsocks
 LOCK     := requirements.lock
@@ -23,7 +26,7 @@ run: install
 	$(BIN)/trakt-plugin serve
 
 test: install-test debian-test-deps lint typecheck
-	$(BIN)/python -m pytest -q -m "not slow"
+	$(BIN)/python -m pytest -q -m "not slow" -n $(TEST_WORKERS) --dist loadfile
 
 # Full-size chaos and large-sync runs (the scaled-down versions run in `make test`).
 test-long: install-test debian-test-deps

@@ -53,7 +53,7 @@ def check_import(world: SyncWorld, plays: int, watchlist: int) -> None:
     )
     assert run["requests"] == 1 + history_pages + watchlist_pages
     for request in world.fake.state.requests_to("/sync/history"):
-        assert request.query["limit"] == "250" and request.query["extended"] == "full"
+        assert request.query["limit"] == "250" and request.query["extended"] == "full,images"
     with world.api() as api:
         listed = api.get(f"/api/v1/users/{world.user_id}/watchlist", params={"limit": 1000})
     assert len(listed.json()["items"]) == watchlist
