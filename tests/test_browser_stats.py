@@ -17,6 +17,7 @@ from selenium.webdriver.support.wait import WebDriverWait
 
 from tests.browser import chromium, click, type_into, wait_for, wait_for_path, wait_for_text
 from tests.conftest import FakeTraktServer, Service, connect_user
+from tests.sync.conftest import sync_env
 
 pytestmark = pytest.mark.browser
 
@@ -76,7 +77,9 @@ def test_stats_range_changes_buckets(
     service_factory,
     fake_trakt: FakeTraktServer,  # type: ignore[no-untyped-def]
 ) -> None:
-    service: Service = service_factory(fake_trakt.service_env(TRAKT_PLUGIN_ADMIN_PASSWORD=PASSWORD))
+    # No automatic syncs: the play added on Trakt below must stay Trakt's alone (a sync right
+    # after connecting would import it, racing the check of "0 plays here").
+    service: Service = service_factory(sync_env(fake_trakt, TRAKT_PLUGIN_ADMIN_PASSWORD=PASSWORD))
     with service.api() as api:
         user = api.post("/api/v1/users", json={"display_name": "Mia"}).json()
         bad = api.get(f"/api/v1/users/{user['id']}/stats", params={"range": "7d"})
