@@ -3,97 +3,39 @@ session tracker over the lists it hands over."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 
 import pytest
 
 from tests.fake_jellyfin import FakeJellyfin, Item, LiveServer, User
 from tests.servers.conftest import JELLYFIN_KEY, JellyfinRig
+from tests.servers.watch_harness import WatchHarness
 from trakt_plugin.events.model import PlaybackEvent
 from trakt_plugin.events.parsers import emby as emby_parser
 from trakt_plugin.events.parsers import jellyfin as jellyfin_parser
 from trakt_plugin.servers.base import ServerError, ServerUnreachable
 from trakt_plugin.servers.service import Connection
-from trakt_plugin.servers.watch.base import SessionSnapshot
 from trakt_plugin.servers.watch.jellyfin import JellyfinWatcher
 from trakt_plugin.servers.watch.tracker import SessionTracker
 
 INTERVAL = 0.05  # seconds: the fake pushes (and the watcher polls) this often
-WAIT = 10.0  # seconds a condition may take before the test fails
 MINUTE_MS = 60_000
 
 
-class Watch:
-    """A watcher run as a task, a sink recording every list and a tracker turning the lists
-    into events."""
+class Watch(WatchHarness):
+    """The watcher of this test file, run by the shared harness."""
 
     def __init__(self, rig: JellyfinRig, tracker: SessionTracker | None = None) -> None:
+        super().__init__(tracker or SessionTracker(rig.fake.flavour, "srv-1"))  # type: ignore[arg-type]
         self.rig = rig
-        self.lists: list[list[SessionSnapshot]] = []
-        self.tracker = tracker or SessionTracker(rig.fake.flavour, "srv-1")  # type: ignore[arg-type]
-        self.events: list[PlaybackEvent] = []
-        self.connections = 0
-        self._wake = asyncio.Event()
-        self.task: asyncio.Task[None] | None = None
 
     def watcher(self) -> JellyfinWatcher:
         connection = Connection(
             server_id="srv-1", kind=self.rig.kind, url=self.rig.url, token=JELLYFIN_KEY
         )
         return JellyfinWatcher(connection, INTERVAL)
-
-    async def sink(self, sessions: list[SessionSnapshot]) -> None:
-        self.lists.append(sessions)
-        self.events.extend(self.tracker.update(sessions))
-        self._wake.set()
-
-    def connected(self) -> None:
-        self.connections += 1
-        self._wake.set()
-
-    def start(self) -> None:
-        self.task = asyncio.create_task(self.watcher().run(self.sink, self.connected))
-        self.task.add_done_callback(lambda _task: self._wake.set())
-
-    async def until(self, predicate: Callable[[], bool], what: str = "condition") -> None:
-        deadline = asyncio.get_running_loop().time() + WAIT
-        while True:
-            self._wake.clear()
-            if predicate():
-                return
-            if self.task is not None and self.task.done():
-                self.task.result()  # raises what the watcher raised
-                raise AssertionError(f"the watcher returned before: {what}")
-            remaining = deadline - asyncio.get_running_loop().time()
-            if remaining <= 0:
-                raise AssertionError(f"timed out waiting for: {what}; events {self.kinds}")
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(remaining):
-                    await self._wake.wait()
-
-    async def ended(self) -> BaseException | None:
-        """Wait for the watcher to end by itself; what it raised (None when it returned)."""
-        assert self.task is not None
-        done, _ = await asyncio.wait({self.task}, timeout=WAIT)
-        assert done, "the watcher kept running"
-        return self.task.exception()
-
-    async def stop(self) -> None:
-        if self.task is not None and not self.task.done():
-            self.task.cancel()
-            with pytest.raises(asyncio.CancelledError):
-                await self.task
-
-    @property
-    def kinds(self) -> list[str]:
-        return [e.kind for e in self.events]
-
-    def latest(self) -> list[SessionSnapshot]:
-        return self.lists[-1] if self.lists else []
 
 
 @pytest.fixture
