@@ -43,7 +43,11 @@ def within(driver: WebDriver, seconds: float, condition, what: str) -> None:  # 
 
 
 def card_text(driver: WebDriver) -> str:
-    return " ".join(e.text for e in driver.find_elements(By.CSS_SELECTOR, CARD))
+    """The cards' text, read in one go (a live update may redraw them mid-read)."""
+    texts = driver.execute_script(
+        "return [...document.querySelectorAll(arguments[0])].map(e => e.innerText)", CARD
+    )
+    return " ".join(str(t) for t in texts)
 
 
 def no_sideways_scroll(driver: WebDriver) -> None:

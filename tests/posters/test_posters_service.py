@@ -66,6 +66,7 @@ def test_import_downloads_each_poster_once_and_serves_it(
             poster_states(service.data_dir).get("pending", 0) == 0
             and fake.image_downloads[BREAKING_BAD] == 1
         ),
+        timeout=75,  # the nudge after the import, else the job's next minute at the latest
         what="posters downloaded",
     )
     # one download per image: the Matrix played twice, two episodes share the show's poster
