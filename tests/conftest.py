@@ -81,7 +81,17 @@ def _no_service_outlives_the_session() -> Iterator[None]:
 def start_service(
     data_dir: Path, env: Mapping[str, str] | None = None, cwd: Path | None = None
 ) -> Service:
-    port = free_port()
+    """Starts ``serve`` on a free port; a port another test took in the meantime is retried."""
+    for _attempt in range(3):
+        service = _launch(data_dir, free_port(), env, cwd)
+        if _wait_healthy(service):
+            return service
+        if "address already in use" not in service.log():
+            raise RuntimeError(f"service did not become healthy:\n{service.log()}")
+    raise RuntimeError(f"no free port after three tries:\n{service.log()}")
+
+
+def _launch(data_dir: Path, port: int, env: Mapping[str, str] | None, cwd: Path | None) -> Service:
     full_env = base_env(data_dir, TRAKT_PLUGIN_PORT=str(port), **(env or {}))
     log_path = data_dir.parent / f"service-{port}.log"
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -94,16 +104,28 @@ def start_service(
             cwd=cwd or data_dir.parent,
         )
     _STARTED.append(process)
-    service = Service(process, f"http://127.0.0.1:{port}", data_dir, log_path, full_env)
+    return Service(process, f"http://127.0.0.1:{port}", data_dir, log_path, full_env)
+
+
+def _wait_healthy(service: Service) -> bool:
+    """True once *this* process listens and answers /healthz; False when it could not bind.
+
+    Tests run in parallel, so a port found free can be taken by another test's service before
+    ours binds it: a /healthz answer only counts once our own log says uvicorn listens there.
+    """
+    listening = f"Uvicorn running on {service.url}"
     deadline = time.monotonic() + STARTUP_TIMEOUT
     while time.monotonic() < deadline:
-        if process.poll() is not None:
+        if service.process.poll() is not None:
+            if "address already in use" in service.log():
+                return False
             raise RuntimeError(f"service exited early:\n{service.log()}")
         try:
-            if httpx.get(f"{service.url}/healthz", timeout=1).status_code == 200:
-                return service
+            healthy = httpx.get(f"{service.url}/healthz", timeout=1).status_code == 200
         except httpx.TransportError:
-            pass
+            healthy = False
+        if healthy and listening in service.log():
+            return True
         time.sleep(0.05)  # polling for readiness, not a timing assumption
     service.stop(signal.SIGKILL)
     raise RuntimeError(f"service did not become healthy:\n{service.log()}")
