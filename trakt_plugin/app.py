@@ -23,12 +23,13 @@ from nicegui.storage import Storage
 from starlette.routing import Mount
 from starlette.types import ASGIApp
 
-from . import __version__, machine_path
+from . import __version__, clock, machine_path
 from .api import docs as api_docs
 from .api import health, ledger, scrobbles, users
 from .api import ratings as ratings_api
 from .api import servers as servers_api
 from .api import sync as sync_api
+from .api import test_clock as test_clock_api
 from .api import trakt as trakt_api
 from .api import unmatched as unmatched_api
 from .api.common import install_error_handlers, require_token
@@ -88,6 +89,8 @@ def build_api(ctx: AppContext) -> FastAPI:
     api.include_router(servers_api.router)
     api.include_router(enrich_router)
     api.include_router(unmatched_api.router)
+    if clock.adjustable():  # only in a process started with the test flag (clock.py)
+        api.include_router(test_clock_api.router)
     return api
 
 
@@ -266,6 +269,8 @@ def serve(loaded: LoadedSettings, environ: Mapping[str, str]) -> None:
     """Start the service and block until SIGTERM/Ctrl-C."""
     configure_logging()
     private_umask()
+    if clock.enable_from(environ):
+        log.warning("%s=1: the clock can be moved through /api/v1/test/clock", clock.FLAG)
     ctx = build_context(environ, loaded)
     if ctx.setup_code:
         log.warning(

@@ -10,7 +10,6 @@ import base64
 import json
 import logging
 import secrets
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +20,7 @@ from sqlalchemy.engine.url import make_url
 from sqlalchemy.exc import ArgumentError, IntegrityError, NoSuchModuleError, OperationalError
 from sqlmodel import Session
 
-from . import __version__
+from . import __version__, clock
 from .config import ConfigError, LoadedSettings, Settings, load_settings, mask
 from .crypto import (
     KEY_FILE_NAME,
@@ -76,7 +75,7 @@ class AppContext:
     settings_listeners: list[Callable[[Settings, Settings], None]] = field(default_factory=list)
     guard: AttemptGuard = field(init=False)
     sessions: SessionStore = field(init=False)
-    started_at: float = field(default_factory=time.time)
+    started_at: float = field(default_factory=clock.time)
     version: str = __version__
     services: dict[str, Any] = field(default_factory=dict)
 

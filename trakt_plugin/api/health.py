@@ -13,7 +13,7 @@ from sqlalchemy.pool import NullPool
 from sqlmodel import select
 
 from ..context import AppContext
-from ..jobs.scheduler import PERIODIC
+from ..jobs.scheduler import PERIODIC, product_time
 from ..store.models import TraktConnection, User
 from .common import Ctx
 
@@ -41,7 +41,9 @@ def periodic_jobs(scheduler: Any) -> dict[str, dict[str, Any]]:
         interval = getattr(job.trigger, "interval", None)
         jobs[job.id] = {
             "interval_seconds": int(interval.total_seconds()) if interval else None,
-            "next_run_at": job.next_run_time.isoformat() if job.next_run_time else None,
+            "next_run_at": (
+                product_time(job.next_run_time).isoformat() if job.next_run_time else None
+            ),
         }
     return jobs
 

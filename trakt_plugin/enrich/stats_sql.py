@@ -27,6 +27,7 @@ from typing import Any, Literal, get_args
 from sqlalchemy import DateTime, bindparam, text
 from sqlmodel import Session
 
+from ..store.models import utcnow
 from .ids import ID_TYPES
 
 StatsRange = Literal["30d", "12m", "all"]
@@ -151,7 +152,7 @@ class Window:
 
 def window(stats_range: StatsRange, now: datetime | None = None) -> Window:
     """Whole buckets: 30 days ending today, 53 ISO weeks ending this week, or everything."""
-    now = (now or datetime.now(UTC)).astimezone(UTC)
+    now = (now or utcnow()).astimezone(UTC)
     today = datetime(now.year, now.month, now.day, tzinfo=UTC)
     start: datetime | None = None
     if stats_range == "30d":

@@ -15,7 +15,7 @@ from ..config import Settings
 from ..connections import ConnectionService, TraktGateway
 from ..context import AppContext
 from ..jobs import scrobble_jobs
-from ..jobs.scheduler import add_periodic
+from ..jobs.scheduler import add_periodic, scheduler_time
 from ..store import scrobble_repo
 from ..store.engine import write_lock
 from ..store.models import Scrobble, utcnow
@@ -106,7 +106,7 @@ class ScrobbleService:
             self.scheduler.add_job(
                 scrobble_jobs.retry_due,
                 "date",
-                run_date=due,
+                run_date=scheduler_time(due),  # due is a product-clock moment
                 id=f"scrobble-retry:{user_id}",
                 replace_existing=True,
                 jobstore=RETRY_JOBSTORE,

@@ -14,14 +14,16 @@ from typing import Literal
 from sqlalchemy import BigInteger, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
+from .. import clock
+
 IdentitySource = Literal["revenge", "plex", "jellyfin", "emby"]
 IDENTITY_SOURCES: tuple[str, ...] = ("revenge", "plex", "jellyfin", "emby")
 ConnectionState = Literal["disconnected", "pending", "connected", "reauth_required"]
 
 
 def utcnow() -> datetime:
-    """Aware UTC now (SQLite returns naive values; see :func:`as_utc`)."""
-    return datetime.now(UTC)
+    """Aware UTC now of the product's clock (SQLite returns naive values; see :func:`as_utc`)."""
+    return clock.now()
 
 
 def as_utc(value: datetime | None) -> datetime | None:

@@ -14,12 +14,12 @@ the same connection has just rotated it, in which case that pair is used instead
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
 
+from .. import clock as product_clock
 from . import errors
 from .client import TokenSource, TraktClient
 from .models import DeviceCode, TokenResponse
@@ -217,7 +217,7 @@ class TokenManager:
         save: SaveTokens,
         load: LoadTokens | None = None,
         on_reauth_required: OnReauth | None = None,
-        clock: Clock = time.time,
+        clock: Clock = product_clock.time,
     ) -> None:
         self._auth = auth
         self._tokens = tokens
