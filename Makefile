@@ -25,12 +25,24 @@ COMPILE   = $(PIPTOOLS)/bin/pip-compile --quiet --generate-hashes --allow-unsafe
 run: install
 	$(BIN)/trakt-plugin serve
 
+# The suite on SQLite, then the store, outbox, webhook, sync and chaos tests again with every
+# service on a throwaway PostgreSQL cluster (tests/pg.py starts one per worker: own data dir, own
+# port, fsync off, as nobody when root).
+PG_TESTS ?= tests/test_store_postgres.py tests/multiprocess tests/scrobble tests/webhooks \
+	tests/sync/test_history.py tests/sync/test_resume.py
 test: install-test debian-test-deps lint typecheck
 	$(BIN)/python -m pytest -q -m "not slow" -n $(TEST_WORKERS) --dist loadfile
+	TRAKT_PLUGIN_TEST_DB=postgres $(BIN)/python -m pytest -q -m "not slow" -n $(TEST_WORKERS) \
+	  --dist loadfile $(PG_TESTS)
 
-# Full-size chaos and large-sync runs (the scaled-down versions run in `make test`).
+# Full-size chaos and large-sync runs (the scaled-down versions run in `make test`), and the whole
+# suite with every service on PostgreSQL.
 test-long: install-test debian-test-deps
 	TRAKT_PLUGIN_LONG_TESTS=1 $(BIN)/python -m pytest -q -m slow
+	TRAKT_PLUGIN_LONG_TESTS=1 TRAKT_PLUGIN_TEST_DB=postgres $(BIN)/python -m pytest -q -m slow \
+	  $(PG_TESTS)
+	TRAKT_PLUGIN_TEST_DB=postgres $(BIN)/python -m pytest -q -m "not slow" -n $(TEST_WORKERS) \
+	  --dist loadfile
 
 lint: install-test
 	$(BIN)/ruff check trakt_plugin tests bench
@@ -77,9 +89,14 @@ install: $(VENV)/.installed
 
 install-test: $(VENV)/.installed-test
 
+# PostgreSQL for the tests (tests/pg.py): Debian's package unless an initdb is found already
+# (Debian keeps it in /usr/lib/postgresql/<version>/bin, out of PATH).
 debian-test-deps:
 	@missing=""; for p in $(DEBIAN_TEST_PACKAGES); do \
 	  dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if ! command -v initdb >/dev/null 2>&1 && \
+	  ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && \
+	  ! [ -x "$$(pg_config --bindir 2>/dev/null)/initdb" ]; then missing="$$missing postgresql"; fi; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
 	  $(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q $$missing; \

@@ -16,6 +16,8 @@ from typing import Any
 import httpx
 import pytest
 
+from tests import pg
+
 API_TOKEN = "test-api-token-0123456789abcdef"
 WEBHOOK_TOKEN = "test-webhook-token-0123456789abc"
 STARTUP_TIMEOUT = 20.0
@@ -131,11 +133,38 @@ def _wait_healthy(service: Service) -> bool:
     raise RuntimeError(f"service did not become healthy:\n{service.log()}")
 
 
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[pg.Cluster]:
+    """A throwaway PostgreSQL cluster for this test process (tests/pg.py)."""
+    try:
+        cluster = pg.start_cluster(free_port())
+    except RuntimeError as exc:
+        if pg.wanted():
+            raise
+        pytest.skip(str(exc))
+    yield cluster
+    pg.remove_cluster(cluster)
+
+
 @pytest.fixture
-def service_factory(tmp_path: Path) -> Iterator[Callable[..., Service]]:
+def pg_database(pg_cluster: pg.Cluster) -> str:
+    """The URL of a fresh, empty PostgreSQL database."""
+    return pg_cluster.new_database(migrated=False)
+
+
+@pytest.fixture
+def service_factory(
+    tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[Callable[..., Service]]:
     started: list[Service] = []
+    # With TRAKT_PLUGIN_TEST_DB=postgres each data dir gets its own fresh PostgreSQL database.
+    databases: dict[str, str] = {}
 
     def factory(env: Mapping[str, str] | None = None, name: str = "data") -> Service:
+        if pg.wanted() and "TRAKT_PLUGIN_DATABASE_URL" not in (env or {}):
+            if name not in databases:
+                databases[name] = request.getfixturevalue("pg_cluster").new_database()
+            env = {**(env or {}), "TRAKT_PLUGIN_DATABASE_URL": databases[name]}
         service = start_service(tmp_path / name, env)
         started.append(service)
         return service

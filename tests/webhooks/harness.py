@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
+from tests import pg
 from tests.conftest import WEBHOOK_TOKEN, FakeTraktServer, Service, connect_user, wait_until
 
 from .payloads import Body
@@ -93,13 +93,9 @@ class Rig:
     def plays(self, username: str) -> list[Any]:
         return list(self.fake.state.history(username))
 
-    def ledger(self, user_id: str | None = None) -> list[sqlite3.Row]:
-        """The play table, read straight from the service's SQLite file."""
-        db = sqlite3.connect(self.service.data_dir / "trakt-plugin.db")
-        db.row_factory = sqlite3.Row
-        try:
-            if user_id is None:
-                return list(db.execute("SELECT * FROM play ORDER BY id"))
-            return list(db.execute("SELECT * FROM play WHERE user_id = ? ORDER BY id", (user_id,)))
-        finally:
-            db.close()
+    def ledger(self, user_id: str | None = None) -> list[dict[str, Any]]:
+        """The play table, read straight from the service's store (SQLite or PostgreSQL)."""
+        url = pg.service_database_url(self.service.env, self.service.data_dir)
+        if user_id is None:
+            return pg.query(url, "SELECT * FROM play ORDER BY id")
+        return pg.query(url, "SELECT * FROM play WHERE user_id = :u ORDER BY id", {"u": user_id})

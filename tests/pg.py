@@ -1,0 +1,222 @@
+"""A throwaway PostgreSQL cluster for the tests (SPEC §13), and SQL on a service's own store.
+
+One cluster per test process (pytest-xdist worker): its own data directory and unix socket in a
+temp dir, its own free loopback port, fsync off (nothing in it needs to survive a power cut), run
+as ``nobody`` when the tests run as root (initdb refuses root). Every test that needs a database
+gets a fresh one (``CREATE DATABASE``), so tests stay independent.
+
+``TRAKT_PLUGIN_TEST_DB=postgres`` makes the ``service_factory`` fixture give each service a fresh
+PostgreSQL database instead of its SQLite file (``make test`` runs the store, outbox, sync and
+chaos tests that way too). The binaries are found through ``PG_BINDIR``, ``pg_config --bindir``,
+Debian's ``/usr/lib/postgresql/<version>/bin`` or ``PATH``.
+"""
+
+from __future__ import annotations
+
+import glob
+import itertools
+import os
+import pwd
+import secrets
+import shutil
+import subprocess
+import tempfile
+import threading
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+SUPERUSER = "postgres"
+# A database migrated to head once per cluster; test databases are copies of it.
+TEMPLATE = "migrated"
+# The variable that moves the service tests onto PostgreSQL (see the module docstring).
+TEST_DB_VARIABLE = "TRAKT_PLUGIN_TEST_DB"
+
+
+def wanted() -> bool:
+    """Whether this test run puts the services on PostgreSQL."""
+    return os.environ.get(TEST_DB_VARIABLE, "sqlite").lower() in ("postgres", "postgresql", "pg")
+
+
+def bindir() -> Path | None:
+    """Where ``initdb`` and ``pg_ctl`` live, or None when PostgreSQL is not installed."""
+    candidates: list[str] = []
+    if os.environ.get("PG_BINDIR"):
+        candidates.append(os.environ["PG_BINDIR"])
+    if shutil.which("pg_config"):
+        answer = subprocess.run(
+            ["pg_config", "--bindir"], capture_output=True, text=True, check=False
+        )
+        candidates.append(answer.stdout.strip())
+    # Debian keeps the server's programs out of PATH; the newest version first.
+    debian = glob.glob("/usr/lib/postgresql/*/bin")
+    candidates += sorted(debian, key=lambda p: int(Path(p).parent.name), reverse=True)
+    found = shutil.which("initdb")
+    if found:
+        candidates.append(str(Path(found).resolve().parent))
+    for candidate in candidates:
+        if candidate and (Path(candidate) / "initdb").is_file():
+            return Path(candidate)
+    return None
+
+
+class Cluster:
+    """A running throwaway cluster; :meth:`new_database` hands out fresh databases."""
+
+    def __init__(self, bin_dir: Path, root: Path, port: int) -> None:
+        self.bin_dir = bin_dir
+        self.root = root
+        self.port = port
+        self.data = root / "data"
+        self.socket_dir = root / "socket"
+        self.password = secrets.token_hex(16)
+        self._names = itertools.count(1)
+        self._lock = threading.Lock()
+        self._admin: sa.Engine | None = None
+        self._template_ready = False
+
+    # ------------------------------------------------------------ life cycle
+
+    def _run(self, *args: str) -> None:
+        command = [str(self.bin_dir / args[0]), *args[1:]]
+        if os.geteuid() == 0:
+            # initdb and postgres refuse to run as root.
+            command = ["runuser", "-u", "nobody", "--", *command]
+        answer = subprocess.run(command, capture_output=True, text=True, check=False)
+        if answer.returncode != 0:
+            log = self.root / "server.log"
+            tail = log.read_text(errors="replace")[-3000:] if log.is_file() else ""
+            raise RuntimeError(f"{args[0]} failed:\n{answer.stdout}{answer.stderr}{tail}")
+
+    def start(self) -> None:
+        self.socket_dir.mkdir()
+        password_file = self.root / "password"
+        password_file.write_text(self.password + "\n")
+        if os.geteuid() == 0:
+            nobody = pwd.getpwnam("nobody")
+            self.root.chmod(0o755)
+            for path in (self.root, self.socket_dir, password_file):
+                os.chown(path, nobody.pw_uid, nobody.pw_gid)
+        self._run(
+            "initdb",
+            "-D",
+            str(self.data),
+            "-U",
+            SUPERUSER,
+            "--pwfile",
+            str(password_file),
+            "--auth-local=trust",
+            "--auth-host=scram-sha-256",
+            "--encoding=UTF8",
+            "--locale=C",
+            "--no-sync",
+        )
+        password_file.unlink()
+        options = " ".join(
+            [
+                f"-p {self.port}",
+                "-c listen_addresses=127.0.0.1",
+                f"-c unix_socket_directories={self.socket_dir}",
+                # Throwaway data: no flushes to disk.
+                "-c fsync=off",
+                "-c synchronous_commit=off",
+                "-c full_page_writes=off",
+                "-c max_connections=300",
+                "-c shared_buffers=32MB",
+            ]
+        )
+        log = self.root / "server.log"
+        self._run("pg_ctl", "-D", str(self.data), "-l", str(log), "-o", options, "-w", "start")
+
+    def stop(self) -> None:
+        if self._admin is not None:
+            self._admin.dispose()
+        self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop")
+
+    # ------------------------------------------------------------ databases
+
+    def url(self, database: str = "postgres") -> str:
+        return f"postgresql+psycopg://{SUPERUSER}:{self.password}@127.0.0.1:{self.port}/{database}"
+
+    def new_database(self, *, migrated: bool = True) -> str:
+        """The URL of a new database: a copy of one migrated to head (a service starts in a
+        fraction of the time), or empty. tests/test_store_postgres.py runs the migrations."""
+        with self._lock:
+            if self._admin is None:
+                self._admin = sa.create_engine(self.url(), isolation_level="AUTOCOMMIT")
+            if migrated and not self._template_ready:
+                self._create_template()
+            name = f"test_{os.getpid()}_{next(self._names)}"
+        template = f' TEMPLATE "{TEMPLATE}"' if migrated else ""
+        with self._admin.connect() as conn:
+            conn.exec_driver_sql(f'CREATE DATABASE "{name}"{template}')
+        return self.url(name)
+
+    def _create_template(self) -> None:
+        from trakt_plugin.store.engine import make_engine, migrate
+
+        assert self._admin is not None
+        with self._admin.connect() as conn:
+            conn.exec_driver_sql(f'CREATE DATABASE "{TEMPLATE}"')
+        engine = make_engine(self.url(TEMPLATE))
+        try:
+            migrate(engine)
+        finally:
+            engine.dispose()  # a template must have no open connection when it is copied
+        self._template_ready = True
+
+
+def start_cluster(port: int) -> Cluster:
+    """Start a cluster on ``port`` (raises RuntimeError when PostgreSQL is not installed)."""
+    bin_dir = bindir()
+    if bin_dir is None:
+        raise RuntimeError(
+            "PostgreSQL is not installed: `make debian-test-deps` installs Debian's postgresql"
+        )
+    root = Path(tempfile.mkdtemp(prefix="trakt-plugin-pg-"))
+    cluster = Cluster(bin_dir, root, port)
+    try:
+        cluster.start()
+    except BaseException:
+        shutil.rmtree(root, ignore_errors=True)
+        raise
+    return cluster
+
+
+def remove_cluster(cluster: Cluster) -> None:
+    try:
+        cluster.stop()
+    finally:
+        shutil.rmtree(cluster.root, ignore_errors=True)
+
+
+# ---------------------------------------------------------------- a service's own store
+
+
+def service_database_url(env: Mapping[str, str], data_dir: Path) -> str:
+    """The database a service with ``env`` uses (its SQLite file unless a URL is set)."""
+    return env.get("TRAKT_PLUGIN_DATABASE_URL") or f"sqlite:///{data_dir / 'trakt-plugin.db'}"
+
+
+def query(url: str, sql: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+    """Rows of ``sql`` (named ``:params``) on the database at ``url``, as dicts."""
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    try:
+        with engine.begin() as conn:
+            result = conn.execute(sa.text(sql), dict(params or {}))
+            return [dict(row) for row in result.mappings()] if result.returns_rows else []
+    finally:
+        engine.dispose()
+
+
+def execute(url: str, statements: Sequence[tuple[str, Mapping[str, Any]]]) -> None:
+    """Run ``statements`` in one transaction on the database at ``url``."""
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    try:
+        with engine.begin() as conn:
+            for sql, params in statements:
+                conn.execute(sa.text(sql), dict(params))
+    finally:
+        engine.dispose()
