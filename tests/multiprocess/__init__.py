@@ -1,0 +1,1 @@
+"""Several service processes on one PostgreSQL (SPEC §13)."""
