@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -185,36 +186,71 @@ def service(service_factory: Callable[..., Service]) -> Service:
 # ---------------------------------------------------------------- fake Trakt on loopback
 
 
+# The fake's auth host: the same listener reached by another name, so a service sends OAuth to
+# one address and API calls to another, as it does to auth.trakt.tv and api.trakt.tv.
+AUTH_HOSTNAME = "localhost"
+POST_INTERVAL_ENV = "TRAKT_PLUGIN_RATE__POST_INTERVAL"
+
+
 @dataclass
 class FakeTraktServer:
-    """The fake Trakt served by uvicorn in a thread, and its state object."""
+    """The fake Trakt served by uvicorn in a thread, and its state object.
+
+    `url` is its API host (``http://127.0.0.1:port``) and `auth_url` its auth host
+    (``http://localhost:port``, one of `state.auth_hostnames`): OAuth answers only there.
+    """
 
     state: Any
     url: str
+    auth_url: str = ""
 
     def service_env(self, **extra: str) -> dict[str, str]:
-        """Environment that points the service at this fake with its app credentials."""
+        """Environment that points the service at this fake with its app credentials.
+
+        The service's POST spacing and the fake's enforced one are the same number: a
+        ``TRAKT_PLUGIN_RATE__POST_INTERVAL`` given here is adopted by the fake, else the
+        service is told the fake's `post_interval` (Trakt's 1 s unless a test changed it).
+        """
         env = {
             "TRAKT_API_URL": self.url,
-            "TRAKT_AUTH_URL": self.url,
+            "TRAKT_AUTH_URL": self.auth_url or self.url,
             "TRAKT_CLIENT_ID": self.state.client_id,
             "TRAKT_CLIENT_SECRET": self.state.client_secret,
             "TRAKT_PLUGIN_API_TOKEN": API_TOKEN,
             "TRAKT_PLUGIN_WEBHOOK_TOKEN": WEBHOOK_TOKEN,
+            POST_INTERVAL_ENV: f"{self.state.post_interval:g}",
         }
         env.update(extra)
+        self.state.post_interval = float(env[POST_INTERVAL_ENV])
         return env
+
+
+def strict_fake(state: Any) -> Any:
+    """A FakeTrakt set up as strict as Trakt for a service test: rate limits and the device poll
+    interval enforced, OAuth only on its auth host (`AUTH_HOSTNAME`)."""
+    state.rate_limits = True
+    state.enforce_poll_interval = True
+    state.oauth_on_api_host = False
+    state.auth_hostnames.add(AUTH_HOSTNAME)
+    state.device_interval = 1  # poll every second instead of Trakt's usual 5
+    return state
+
+
+@contextmanager
+def serve_fake(state: Any) -> Iterator[FakeTraktServer]:
+    """Serve a FakeTrakt on loopback: API host 127.0.0.1, auth host `AUTH_HOSTNAME`."""
+    from tests.fake_trakt.server import serve_in_thread
+
+    with serve_in_thread(state) as url:
+        yield FakeTraktServer(state, url, url.replace("127.0.0.1", AUTH_HOSTNAME))
 
 
 @pytest.fixture
 def fake_trakt() -> Iterator[FakeTraktServer]:
-    from tests.fake_trakt.server import serve_in_thread
     from tests.fake_trakt.state import FakeTrakt
 
-    state = FakeTrakt()
-    state.device_interval = 1  # poll every second instead of Trakt's usual 5
-    with serve_in_thread(state) as url:
-        yield FakeTraktServer(state, url)
+    with serve_fake(strict_fake(FakeTrakt())) as server:
+        yield server
 
 
 def wait_until(condition: Callable[[], Any], timeout: float = 20.0, what: str = "") -> Any:

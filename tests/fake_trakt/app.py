@@ -3,7 +3,9 @@
 The gate behaves like Trakt and the Cloudflare edge in front of it (docs §1, §7): a missing or
 library-default User-Agent gets an HTML 403, a wrong `trakt-api-key` a 403, a missing
 `trakt-api-version: 2` a 400, a write without `Content-Type: application/json` a 412, a bad or
-expired token a 401, too many calls a 429 with Retry-After and X-Ratelimit. Routes register
+expired token a 401, too many calls a 429 with Retry-After and X-Ratelimit, a locked account a
+423, a VIP-only endpoint a 426 for others. OAuth answers only on the auth host unless
+`oauth_on_api_host`, and refuses an `Authorization: Basic` header. Routes register
 with `@route(method, "/path/{param}", auth=...)`; new endpoints are one function each.
 """
 
@@ -23,7 +25,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 
-from .state import FakeTrakt, Item, LoggedRequest, Play, iso, parse_iso
+from .state import UPGRADE_URL, FakeTrakt, Item, LoggedRequest, Play, iso, parse_iso
 
 # A stop above this progress becomes a play; 1 up to it is a pause; under 1 is refused (docs §3).
 SCROBBLE_ABOVE = 80.0
@@ -38,6 +40,9 @@ CLOUDFLARE_PAGE = """<!DOCTYPE html>
 <html><head><title>Attention Required! | Cloudflare</title></head>
 <body><h1>Sorry, you have been blocked</h1>
 <p>You are unable to access api.trakt.tv</p></body></html>"""
+CLOUDFLARE_429_PAGE = """<!DOCTYPE html>
+<html><head><title>Too Many Requests | Cloudflare</title></head>
+<body><h1>Error 1015: You are being rate limited</h1></body></html>"""
 
 
 class HTTPError(Exception):
@@ -189,6 +194,8 @@ async def _gate(
     if fault is not None:
         if fault.kind == "cloudflare_html":
             return HTMLResponse(CLOUDFLARE_PAGE, status_code=403), False
+        if fault.kind == "cloudflare_429":  # the edge's own: no Retry-After, no X-Ratelimit
+            return HTMLResponse(CLOUDFLARE_429_PAGE, status_code=429), False
         if fault.kind == "hang":
             await asyncio.sleep(fake.hang_seconds)
         elif isinstance(fault.kind, int):
@@ -224,6 +231,11 @@ async def _gate(
 
     user: str | None = None
     auth = headers.get("authorization", "")
+    if matched.oauth and auth.lower().startswith("basic "):
+        # the auth server refuses HTTP Basic client authentication (docs §0, 2026-08-05)
+        raise HTTPError(
+            401, {"error": "invalid_client", "error_description": "Basic auth is not accepted"}
+        )
     if not matched.oauth and auth.lower().startswith("bearer "):
         user = fake.token_user(auth[7:].strip())
         if user is None:
@@ -231,6 +243,8 @@ async def _gate(
     if matched.auth == "required" and user is None:
         raise HTTPError(401, {"error": "invalid_token"})
     entry.user = user
+    if user is not None:
+        _account_checks(fake, user, path)
 
     if not matched.oauth:
         limited = fake.check_rate(user or "", method)
@@ -245,6 +259,35 @@ async def _gate(
     ctx = Ctx(fake, request, entry, params, body, user, dict(request.query_params))
     response = await matched.handler(ctx)
     return response, fault is not None and fault.kind == "drop_after_processing"
+
+
+def _account_checks(fake: FakeTrakt, username: str, path: str) -> None:
+    """A locked/deactivated account: 423 on every authed call; VIP-only endpoints: 426."""
+    account = fake.users.get(username)
+    if account is None:
+        return
+    if account.locked:
+        raise HTTPError(
+            423,
+            {"error": "account locked"},
+            {
+                "X-Account-Locked": "true",
+                "X-Account-Deactivated": "true" if account.deactivated else "false",
+            },
+        )
+    if not account.vip and any(re.search(p, path) for p in fake.vip_only_paths):
+        raise HTTPError(426, {"error": "VIP only"}, {"X-Upgrade-URL": UPGRADE_URL})
+
+
+def over_limit(fake: FakeTrakt, username: str, kind: str, after: int = 0) -> None:
+    """420 when the user is marked over the limit of `kind` ("history", "ratings", "lists",
+    "watchlist"), or when a free user would hold `after` items, more than the plan's
+    ``limits`` allow; headers as Trakt sends them (docs §7.2)."""
+    user = fake.users[username]
+    key = {"lists": "list"}.get(kind, kind)
+    cap = int(user.limits.get(key, {}).get("item_count", 0) or 0)
+    if kind in user.over_limit or (not user.vip and cap and after > cap):
+        raise HTTPError(420, {"error": "account limit exceeded"}, fake.limit_headers(username, cap))
 
 
 # A 1×1 lossless WebP (what Trakt's image host serves, in miniature).
@@ -374,6 +417,7 @@ async def token(ctx: Ctx) -> Response:
             fake.refresh_reuse.append(presented)
             raise HTTPError(400, invalid)
         old.refresh_used = True
+        old.rotated = True  # Trakt rotates: the old access token is dead from now on
         fake.refreshes += 1
         return JSONResponse(fake.issue_tokens(old.username).response())
     raise HTTPError(400, {"error": "unsupported_grant_type"})
@@ -444,9 +488,7 @@ def _watched_at(fake: FakeTrakt, value: Any) -> float:
         raise HTTPError(400, {"error": f"invalid watched_at {value!r}"}) from exc
 
 
-def _page(
-    ctx: Ctx, items: list[Any], convert: Callable[[Any], Any] | None = None
-) -> Response:
+def _page(ctx: Ctx, items: list[Any], convert: Callable[[Any], Any] | None = None) -> Response:
     """Answer one page of `items` with Trakt's pagination headers (limit clamped); `convert`
     turns the page's items into JSON (so a 100k-item list is not all converted per page)."""
     fake = ctx.fake
@@ -505,8 +547,6 @@ async def scrobble(ctx: Ctx) -> Response:
         if progress > SCROBBLE_ABOVE:
             now = fake.clock()
             window = fake.scrobble_window
-            if window is None:
-                window = item.runtime * 60
             for play in fake.history(username):
                 if (
                     play.item is item
@@ -598,7 +638,10 @@ async def add_history(ctx: Ctx) -> Response:
         raise HTTPError(400)
     not_found = _empty_not_found()
     added = {"movies": 0, "episodes": 0}
-    for item, when in _history_targets(fake, ctx.body, not_found):
+    targets = _history_targets(fake, ctx.body, not_found)
+    if targets:
+        over_limit(fake, username, "history", len(fake.history(username)) + len(targets))
+    for item, when in targets:
         fake.add_play(username, item, _watched_at(fake, when))  # Trakt does not de-duplicate
         added[f"{item.type}s"] += 1
     return JSONResponse({"added": added, "not_found": not_found}, status_code=201)

@@ -10,12 +10,11 @@ from typing import Any
 
 from starlette.responses import JSONResponse, Response
 
-from .app import Ctx, HTTPError, _episode_by_number, _page, _resolve, route
-from .state import FakeTrakt, Item, iso
+from .app import Ctx, HTTPError, _episode_by_number, _page, _resolve, over_limit, route
+from .state import FakeTrakt, Item, ListEntry, iso
 
 # Trakt caps recommendations at 100 per call (docs §5.4).
 RECOMMENDATIONS_CAP = 100
-UPGRADE_URL = "https://trakt.tv/vip"
 KINDS = {"movies": "movie", "shows": "show", "episodes": "episode"}
 
 
@@ -108,18 +107,11 @@ async def add_watchlist(ctx: Ctx) -> Response:
     not_found = _not_found()
     added, existing = _counts(), _counts()
     entries = fake.watchlists.setdefault(username, [])
-    user = fake.users[username]
-    cap = int(user.limits.get("watchlist", {}).get("item_count", 0) or 0)
     for item, _obj in _items_in(fake, ctx.body, not_found):
         if any(e.item is item for e in entries):
             existing[f"{item.type}s"] += 1
             continue
-        if not user.vip and cap and len(entries) >= cap:
-            raise HTTPError(
-                420,
-                {"error": "account limit exceeded"},
-                {"X-Account-Limit": str(cap), "X-VIP-User": "false", "X-Upgrade-URL": UPGRADE_URL},
-            )
+        over_limit(fake, username, "watchlist", len(entries) + 1)
         fake.add_to_watchlist(username, item)
         added[f"{item.type}s"] += 1
     body = {
@@ -180,7 +172,10 @@ async def add_ratings(ctx: Ctx) -> Response:
     assert username is not None
     not_found, added, existing = _not_found(), _counts(), _counts()
     mine = fake.ratings.setdefault(username, {})
-    for item, obj in _rated_in(fake, ctx.body, not_found):
+    rated = _rated_in(fake, ctx.body, not_found)
+    if rated:
+        over_limit(fake, username, "ratings", len(mine) + len(rated))
+    for item, obj in rated:
         rating = obj.get("rating")
         if not isinstance(rating, int) or not 1 <= rating <= 10:
             not_found[f"{item.type}s"].append(obj)
@@ -399,6 +394,45 @@ async def list_items(ctx: Ctx) -> Response:
             entries = user_list.entries
             return _page(ctx, [e.as_json(rank) for rank, e in enumerate(entries, 1)])
     raise HTTPError(404)
+
+
+@route("POST", "/users/{slug}/lists/{list_id}/items")
+async def add_list_items(ctx: Ctx) -> Response:
+    """Add items to a personal list of the token's owner (420 over the per-list limit)."""
+    fake, username = ctx.fake, ctx.user
+    assert username is not None
+    if _slug_user(ctx) != username:
+        raise HTTPError(403, {"error": "not your list"})
+    wanted = ctx.params["list_id"]
+    target = next(
+        (x for x in fake.lists.get(username, []) if wanted in (str(x.trakt), x.slug)), None
+    )
+    if target is None:
+        raise HTTPError(404)
+    not_found, added, existing = _not_found(), _counts(), _counts()
+    found = _items_in(fake, ctx.body, not_found)
+    fresh = [item for item, _ in found if all(e.item is not item for e in target.entries)]
+    if fresh:
+        over_limit(fake, username, "lists", len(target.entries) + len(fresh))
+    for item, _obj in found:
+        if not any(item is new for new in fresh):
+            existing[f"{item.type}s"] += 1
+            continue
+        target.entries.append(ListEntry(next(fake._ids), item, fake.clock()))
+        added[f"{item.type}s"] += 1
+    body = {
+        "added": added,
+        "existing": existing,
+        "not_found": not_found,
+        "list": {"updated_at": iso(fake.clock()), "item_count": len(target.entries)},
+    }
+    return JSONResponse(body, status_code=201)
+
+
+@route("GET", "/users/saved_filters")
+async def saved_filters(ctx: Ctx) -> Response:
+    """VIP only (426 for others, from the gate): the user's saved filters (none here)."""
+    return _page(ctx, [])
 
 
 @route("GET", "/recommendations/{type}")

@@ -36,6 +36,24 @@ DEFAULT_PAGE_LIMIT = 100
 POST_INTERVAL = 1.0
 GET_LIMIT = 1000
 GET_WINDOW = 300.0
+# How long Trakt answers 409 to a second stop of the same item (docs §3: `expires_at`). Trakt
+# does not document it; clients retrying 409 re-scrobbled hourly (Taxel/PlexTraktSync#1882),
+# so an hour, whatever the item's runtime.
+SCROBBLE_WINDOW = 3600.0
+# Free-account limits of 2026 (docs §0, §5.1), per kind of write; VIP limits are higher.
+FREE_LIMITS = {
+    "list": {"count": 5, "item_count": 250},
+    "watchlist": {"item_count": 250},
+    "ratings": {"item_count": 10_000},
+    "history": {"item_count": 100_000},
+}
+UPGRADE_URL = "https://trakt.tv/vip"
+# Endpoints Trakt answers 426 for non-VIP users (docs §5.5), as path patterns.
+VIP_ONLY_PATHS = (
+    r"^/users/saved_filters$",
+    r"^/(movies|shows)/[^/]+/refresh(/justwatch)?$",
+    r"^/shows/[^/]+/progress/watched/reset$",
+)
 # Library default User-Agents that Cloudflare in front of Trakt blocks like a missing one.
 BLOCKED_USER_AGENTS = ("python-httpx/", "python-requests/", "python-urllib")
 
@@ -80,11 +98,13 @@ class FakeUser:
     name: str = ""
     uuid: str = field(default_factory=lambda: uuid.uuid4().hex)
     limits: dict[str, Any] = field(
-        default_factory=lambda: {
-            "list": {"count": 5, "item_count": 250},
-            "watchlist": {"item_count": 250},
-        }
+        default_factory=lambda: {k: dict(v) for k, v in FREE_LIMITS.items()}
     )
+    locked: bool = False  # 423 on every authed call (X-Account-Locked)
+    deactivated: bool = False  # 423 with X-Account-Deactivated: true
+    # kinds of write ("history", "ratings", "lists", "watchlist") refused with 420 whatever the
+    # counts say: the account is over its plan's limit (read-only) until cleared
+    over_limit: set[str] = field(default_factory=set)
 
 
 @dataclass
@@ -96,6 +116,7 @@ class IssuedToken:
     expires_in: int
     revoked: bool = False
     refresh_used: bool = False
+    rotated: bool = False  # refreshed: Trakt rotates, the old access token answers 401
 
     def response(self) -> dict[str, Any]:
         return {
@@ -249,7 +270,7 @@ class LoggedRequest:
 
 @dataclass
 class Fault:
-    kind: int | str  # status code, "hang", "drop_after_processing", "cloudflare_html"
+    kind: int | str  # status, "hang", "drop_after_processing", "cloudflare_html", "cloudflare_429"
     method: str | None = None
     path: str | None = None
     retry_after: float = 1
@@ -277,14 +298,16 @@ class FakeTrakt:
         self.api_hostnames: set[str] = set(API_HOSTNAMES)
         self.auth_hostnames: set[str] = set(AUTH_HOSTNAMES)
         self.auth_host_404 = False  # the auth host answers 404 to everything
-        self.oauth_on_api_host = True  # api host also serves /oauth/*
+        # OAuth only on the auth host (docs §1, Trakt since 2026-07); True: the API host too
+        self.oauth_on_api_host = False
         self.rate_limits = False
         self.post_interval = POST_INTERVAL
         self.get_limit = GET_LIMIT
         self.get_window = GET_WINDOW
         self.page_cap = PAGE_CAP
         self.default_page_limit = DEFAULT_PAGE_LIMIT
-        self.scrobble_window: float | None = None  # None: the item's runtime
+        self.scrobble_window = SCROBBLE_WINDOW  # seconds a second stop of an item gets 409
+        self.vip_only_paths: list[str] = list(VIP_ONLY_PATHS)  # regexes: 426 for non-VIP
         self.device_expires_in = DEVICE_EXPIRES_IN
         self.device_interval = DEVICE_INTERVAL
         self.enforce_poll_interval = False
@@ -341,6 +364,33 @@ class FakeTrakt:
     def set_vip(self, username: str, vip: bool = True) -> None:
         self.users[username].vip = vip
 
+    def lock_account(
+        self, username: str, locked: bool = True, *, deactivated: bool = False
+    ) -> None:
+        """Lock (or deactivate) an account: every authed call answers 423 until unlocked."""
+        user = self.users[username]
+        user.locked, user.deactivated = locked, deactivated and locked
+
+    def set_over_limit(self, username: str, *kinds: str, over: bool = True) -> None:
+        """Put the account over its limit for `kinds` of adds ("history", "ratings", "lists",
+        "watchlist"): each such add answers 420 until cleared with ``over=False``."""
+        unknown = set(kinds) - {"history", "ratings", "lists", "watchlist"}
+        assert not unknown, unknown
+        target = self.users[username].over_limit
+        if over:
+            target.update(kinds)
+        else:
+            target.difference_update(kinds)
+
+    def limit_headers(self, username: str, limit: int) -> dict[str, str]:
+        """Headers of a 420 (docs §7.2)."""
+        user = self.users[username]
+        return {
+            "X-Account-Limit": str(limit),
+            "X-VIP-User": "true" if user.vip else "false",
+            "X-Upgrade-URL": UPGRADE_URL,
+        }
+
     def issue_tokens(self, username: str, *, lifetime: int | None = None) -> IssuedToken:
         """Mint a token pair directly (tests that do not exercise OAuth)."""
         if username not in self.users:
@@ -359,7 +409,7 @@ class FakeTrakt:
     def token_user(self, access_token: str) -> str | None:
         """The username of a valid access token, else None."""
         token = self.tokens.get(access_token)
-        if token is None or token.revoked:
+        if token is None or token.revoked or token.rotated:
             return None
         if self.clock() >= token.created_at + token.expires_in:
             return None
@@ -658,7 +708,8 @@ class FakeTrakt:
         retry_after: float = 1,
     ) -> None:
         """The next `n` matching requests fail: a status, "hang", "drop_after_processing"
-        (processed, then the connection drops) or "cloudflare_html" (HTML 403)."""
+        (processed, then the connection drops), "cloudflare_html" (HTML 403) or
+        "cloudflare_429" (a 429 from the edge: no Retry-After, no X-Ratelimit)."""
         for _ in range(n):
             self._faults.append(Fault(kind, method, path, retry_after))
 

@@ -312,7 +312,8 @@ async def test_second_401_is_raised(fake: FakeTrakt, client: TraktClient, clock:
 async def test_auth_host_404_falls_back_to_api_host_and_remembers(
     fake: FakeTrakt, client: TraktClient
 ) -> None:
-    fake.auth_host_404 = True
+    fake.auth_host_404 = True  # the auth host is gone; the API host still serves OAuth
+    fake.oauth_on_api_host = True
     auth = TraktAuth(client)
     first = await auth.device_code()
     second = await auth.device_code()
@@ -324,6 +325,17 @@ async def test_auth_host_404_falls_back_to_api_host_and_remembers(
         ("api.trakt.test", 200),
     ]
     assert client.oauth_url == API
+
+
+@pytest.mark.asyncio
+async def test_oauth_on_neither_host_is_a_clean_not_found(
+    fake: FakeTrakt, client: TraktClient
+) -> None:
+    fake.auth_host_404 = True  # auth host gone, and Trakt's default: no OAuth on the API host
+    with pytest.raises(errors.NotFound):
+        await TraktAuth(client).device_code()
+    hosts = [(r.host, r.status) for r in fake.requests_to("/oauth/device/code")]
+    assert hosts == [("auth.trakt.test", 404), ("api.trakt.test", 404)]
 
 
 @pytest.mark.asyncio
@@ -468,7 +480,9 @@ async def test_secrets_never_in_messages(
     secrets = (first.access_token, first.refresh_token, now.access_token, fake.client_secret)
     for exc in raised:
         assert_no_secrets(exc, *secrets)
-        assert f"POST /sync/history: {exc.status}" in str(exc) or "server error" in str(exc)
+        assert exc.status is not None
+        named = "server error " if exc.status >= 500 else ""
+        assert f"Trakt POST /sync/history: {named}{exc.status}" in str(exc), str(exc)
 
 
 def test_client_repr_hides_the_secret(fake: FakeTrakt) -> None:
