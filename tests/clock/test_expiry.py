@@ -93,3 +93,21 @@ def test_metadata_is_fetched_again_only_after_its_ttl(clock_world: ClockWorld) -
     world.advance(IDS_TTL - RATINGS_TTL)  # past ids_ttl since the first lookup
     assert _lookup(world)[1] == list(MATRIX_PATHS)
     assert _lookup(world)[1] == []
+
+
+def test_trakt_user_stats_are_fetched_again_only_after_an_hour(clock_world: ClockWorld) -> None:
+    world = clock_world
+    user_id = world.connect("Gil", "gil")
+
+    def stats_requests() -> int:
+        return len(world.requests("/users/me/stats", "gil"))
+
+    first = world.get(f"/users/{user_id}/stats")
+    assert stats_requests() == 1 and first["trakt"]
+    world.advance(59 * MINUTE)
+    assert world.get(f"/users/{user_id}/stats")["trakt_cached_at"] == first["trakt_cached_at"]
+    assert stats_requests() == 1
+    world.advance(2 * MINUTE)
+    again = world.get(f"/users/{user_id}/stats")
+    assert stats_requests() == 2
+    assert again["trakt_cached_at"] > first["trakt_cached_at"]
