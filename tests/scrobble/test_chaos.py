@@ -1,7 +1,9 @@
 """Playbacks by 5 users across the four sources while the fake Trakt fails 30 %
 of scrobble/history calls (500, 502, 520, hangs, process-then-drop) with rate limits on, and the
 service is SIGKILLed twice and restarted. Afterwards Trakt holds exactly one play per completed
-playback and no other, each within a minute of its stop, and nothing is pending.
+playback and no other, each within a minute of its stop, and nothing is pending. Trakt's 409
+would hide a stop sent twice (its window outlasts the run), so the fake's request log is read
+too: Trakt processed at most one stop and one history add per playback, and never said 409.
 
 The scaled-down run is in the normal suite; the full 500-playback run needs
 TRAKT_PLUGIN_LONG_TESTS=1 (``make test-long``).
@@ -20,6 +22,8 @@ from dataclasses import dataclass
 import pytest
 
 from tests.conftest import start_service, wait_until
+from tests.fake_trakt import FakeTrakt
+from tests.fake_trakt.app import _episode_by_number, _history_targets, _resolve
 from tests.webhooks.harness import Rig
 from tests.webhooks.payloads import Body, Media, emby, jellyfin, plex, revenge
 
@@ -108,6 +112,42 @@ def _events(p: Playback) -> list[tuple[str, Body]]:
     return out
 
 
+def _items_of(fake: FakeTrakt, path: str, body: object) -> list[int]:
+    """The catalogue items (by ``id()``) a processed stop or history add named."""
+    if not isinstance(body, dict):
+        return []
+    if path == "/sync/history":
+        return [id(item) for item, _ in _history_targets(fake, body, {k: [] for k in (
+            "movies", "shows", "seasons", "episodes")})]  # fmt: skip
+    if "movie" in body:
+        item = _resolve(fake, "movie", body["movie"])
+    elif isinstance(body.get("episode"), dict) and body["episode"].get("ids"):
+        item = _resolve(fake, "episode", body["episode"])
+    else:
+        show = _resolve(fake, "show", body.get("show"))
+        episode = body.get("episode") or {}
+        item = show and _episode_by_number(fake, show, episode.get("season"), episode.get("number"))
+    return [id(item)] if item is not None else []
+
+
+def assert_no_write_processed_twice(fake: FakeTrakt) -> None:
+    """Per user and item (one playback each here), Trakt processed at most one stop and at most
+    one history add: a 5xx the fake injected was refused before processing, while a hang or a
+    drop after processing did land (its status is the handler's), so a resend after those shows
+    here even when Trakt's 409 absorbed it."""
+    processed: Counter[tuple[str, str | None, int]] = Counter()
+    for request in fake.requests:
+        if request.method != "POST" or request.path not in ("/scrobble/stop", "/sync/history"):
+            continue
+        assert request.status != 409, f"a stop was sent again: {request.body}"
+        if request.status is None or request.status >= 300:
+            continue
+        for item in _items_of(fake, request.path, request.body):
+            processed[(request.path, request.user, item)] += 1
+    twice = {key: n for key, n in processed.items() if n > 1}
+    assert not twice, f"writes Trakt processed more than once: {twice}"
+
+
 def _restart(rig: Rig) -> None:
     rig.service.process.send_signal(signal.SIGKILL)
     rig.service.process.wait(timeout=10)
@@ -121,8 +161,7 @@ def run_chaos(rig: Rig, playbacks_total: int, kills: int, seed: int) -> None:
     per_user = -(-playbacks_total // USERS)
     items = _catalogue(rig, per_user)
     user_ids = [rig.user(f"Chaos{k}", _ids(k), f"chaos{k}_t") for k in range(USERS)]
-    fake.rate_limits = True
-    fake.post_interval = 0.05
+    assert fake.rate_limits and fake.post_interval == 0.05  # as strict as Trakt, at this pace
     fake.hang_seconds = 1.5  # a hung request is processed after the client gave up
     fake.set_error_rate(0.3, seed=seed, kinds=FAULTS, paths=("/scrobble/", "/sync/history"))
 
@@ -159,6 +198,7 @@ def run_chaos(rig: Rig, playbacks_total: int, kills: int, seed: int) -> None:
         what="the fake finished every request",
     )
 
+    assert_no_write_processed_twice(fake)
     chaos_paths = ("/scrobble/", "/sync/history")
     failed = [r for r in fake.requests if r.path.startswith(chaos_paths) and (r.status or 0) >= 500]
     assert len(failed) >= playbacks_total // 10, "the fake injected too few failures to mean much"
