@@ -59,7 +59,9 @@ def _writes(world: ClockWorld, username: str) -> list[Any]:
 def test_a_row_failing_for_give_up_after_is_dead_with_the_reason(clock_world: ClockWorld) -> None:
     world = clock_world
     dee = _person(world, "Dee", "dee")
-    world.fake.state.set_error_rate(1.0, 503, paths=("/scrobble/", "/sync/history"))
+    # Every write fails with 503 (reads answer, so each retry's history check finds nothing).
+    for path in ("/scrobble/stop", "/sync/history"):
+        world.fake.state.fail_next(100, 503, method="POST", path=path)
     _deliver(world, "stop", "dee", MATRIX, 95)
     row = wait_until(
         lambda: (rows := _rows(world, dee)) and rows[0]["attempts"] >= 1 and rows[0],
@@ -85,6 +87,7 @@ def test_a_row_failing_for_give_up_after_is_dead_with_the_reason(clock_world: Cl
     assert "503" in row["last_error"]
     assert row["next_attempt_at"] is None
     assert len(_writes(world, "dee_t")) == calls
+    assert calls >= 3 and all(r.status == 503 for r in _writes(world, "dee_t"))
     assert _rows(world, dee, "pending") == []
     assert world.fake.state.history("dee_t") == []
 
