@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, func, or_, select, update
-from sqlalchemy.dialects.sqlite import insert
 
+from ..store.dialect import insert_for
 from ..store.models import Poster, utcnow
 
 PENDING = "pending"
@@ -58,7 +58,7 @@ def record(conn: Connection, found: Mapping[str, str | None]) -> int:
         if k not in known
     ]  # fmt: skip
     if fresh:
-        conn.execute(insert(_T).on_conflict_do_nothing(), fresh)
+        conn.execute(insert_for(conn)(_T).on_conflict_do_nothing(), fresh)
     revived = [
         k
         for k, u in found.items()

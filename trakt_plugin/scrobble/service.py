@@ -17,7 +17,7 @@ from ..context import AppContext
 from ..jobs import scrobble_jobs
 from ..jobs.scheduler import add_periodic, scheduler_time
 from ..store import scrobble_repo
-from ..store.engine import write_lock
+from ..store.engine import begin_write, write_lock
 from ..store.models import Scrobble, utcnow
 from .drain import Drain
 from .outbox import EventRecorder, record_consequences, session_owner
@@ -131,6 +131,7 @@ class ScrobbleService:
         # Under the recorder's write lock: an event arriving for a session at the moment it is
         # finalised is recorded either before (then the session is no longer idle) or after.
         with write_lock(self.ctx.engine), self.ctx.session() as session, session.begin():
+            begin_write(session.connection())  # and of every other process (PostgreSQL)
             for row in scrobble_repo.idle_sessions(session, before=now - idle_after):
                 state = SessionState.from_dict(json.loads(row.state_json))
                 decision = finalise_idle(
