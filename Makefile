@@ -50,14 +50,16 @@ lint: install-test
 typecheck: install-test
 	$(BIN)/mypy trakt_plugin
 
+# Every bench runs even when one before it failed; each ends with `GOAL ...` lines, which
+# bench/summary.py gathers into one table at the end (exit 1 when a goal was missed or a bench
+# failed). The whole output is kept in $(BENCH_LOG).
+BENCHES   := startup webhook_ingest scrobble_latency sync server_sync watch_latency stats
+BENCH_LOG ?= $(or $(TMPDIR),/tmp)/trakt-plugin-bench.log
 bench: install-test
-	$(BIN)/python bench/startup.py
-	$(BIN)/python bench/webhook_ingest.py
-	$(BIN)/python bench/scrobble_latency.py
-	$(BIN)/python bench/sync.py
-	$(BIN)/python bench/server_sync.py
-	$(BIN)/python bench/watch_latency.py
-	$(BIN)/python bench/stats.py
+	@: > $(BENCH_LOG); for b in $(BENCHES); do \
+	  echo "== bench/$$b.py" | tee -a $(BENCH_LOG); \
+	  { $(BIN)/python bench/$$b.py 2>&1; echo "STATUS $$b $$?"; } | tee -a $(BENCH_LOG); \
+	done; $(BIN)/python bench/summary.py $(BENCH_LOG)
 
 # A PNG of every dashboard page at 1440×900 and 390×844 (a little data from the fake Trakt) for a
 # reviewer to look at; SCREENSHOTS_OUT=dir to save elsewhere.

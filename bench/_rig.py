@@ -23,17 +23,24 @@ from tests.conftest import API_TOKEN, WEBHOOK_TOKEN, free_port  # noqa: E402
 from tests.fake_trakt.server import serve_in_thread  # noqa: E402
 from tests.fake_trakt.state import FakeTrakt  # noqa: E402
 
+BARE_PATH = "/webhooks/bench-bare"
+# The bare route is the baseline of webhook ingest: the same app and server, reads the body and
+# answers 202 the way the webhook route does (a JSONResponse), but stores nothing.
 SERVE_WITH_BARE_ROUTE = """
 import os, sys
+from fastapi import Request
+from fastapi.responses import JSONResponse
 from nicegui import app
 from trakt_plugin.app import serve
 from trakt_plugin.config import load_settings
 
-async def bare() -> dict[str, bool]:
-    return {"ok": True}
+async def bare(request: Request) -> JSONResponse:
+    await request.body()
+    return JSONResponse({"ok": True}, 202)
 
-# Under /api/ so it takes the same lean middleware path as the webhook route (machine_path.py).
-app.add_api_route("/api/bench/bare", bare, methods=["POST"], status_code=202)
+# Under /webhooks/ so it takes the webhook route's path through the security gate and the lean
+# middleware stack (machine_path.py); added before the webhook route, so it matches first.
+app.add_api_route("/webhooks/bench-bare", bare, methods=["POST"], status_code=202)
 serve(load_settings(os.environ), os.environ)
 """
 
@@ -90,6 +97,12 @@ WEBHOOK_PATH = f"/webhooks/revenge?token={WEBHOOK_TOKEN}"
 def bench_rig(**extra_env: str) -> Iterator[BenchRig]:
     fake = FakeTrakt()
     fake.device_interval = 1
+    # Trakt's rate limits off: the benches measure the service's own work (ingest, latency,
+    # sync), and the fake answering 429s would measure the Retry-After waits instead; the
+    # service's per-user budget (rate.post_interval) still spaces its calls as in production.
+    fake.rate_limits = False
+    # One address for both Trakt hosts (the auth-host split is the tests' business, not speed's).
+    fake.oauth_on_api_host = True
     with serve_in_thread(fake) as fake_url, tempfile.TemporaryDirectory() as tmp:
         port = free_port()
         env: dict[str, Any] = {

@@ -8,16 +8,19 @@ delays a call. Goal: median < 100 ms. Run: `.venv/bin/python bench/scrobble_late
 from __future__ import annotations
 
 import statistics
+import sys
 import time
 
 import httpx
 from _rig import WEBHOOK_PATH, bench_rig, webhook_body
+from goals import Goals
 
 EVENTS = 100
 SPACING = 0.1
+GOAL_MS = 100.0
 
 
-def main() -> None:
+def main() -> int:
     with bench_rig(TRAKT_PLUGIN_RATE__POST_INTERVAL="0.05") as rig:
         rig.connected_user("Latency", "latency-user")
         latencies = []
@@ -43,7 +46,11 @@ def main() -> None:
             f"webhook → Trakt call, {EVENTS} events: median {median:.1f} ms, "
             f"p90 {p90:.1f} ms, max {worst:.1f} ms (goal median < 100 ms)"
         )
+    print()
+    goals = Goals("scrobble_latency")
+    goals.add("median", f"{median:.1f}ms", f"<{GOAL_MS:g}ms", median < GOAL_MS)
+    return goals.finish()
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -42,6 +42,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from goals import Goals  # noqa: E402
+
 from tests.conftest import FakeTraktServer, connect_user, start_service  # noqa: E402
 from tests.fake_trakt.server import serve_in_thread  # noqa: E402
 from tests.fake_trakt.state import FakeTrakt, Item  # noqa: E402
@@ -439,7 +441,15 @@ def _measure(world: World, trakt: FakeTrakt, service: Any, user_id: str, scale: 
     print(f"\n{'goal':<32} {'measured':>14}  ok   ({world.kind}, scale {scale:g})")
     for name, measured, ok in goals:
         print(f"{name:<32} {measured:>14}  {'yes' if ok else 'NO'}")
-    return 0 if all(ok for _, _, ok in goals) else 1
+    print()
+    lines = Goals(f"server_sync.{world.kind}")
+    lines.add("run1_s", f"{wall:.1f}s", f"<{GOAL_SECONDS:.0f}s", goals[0][2])
+    lines.add("run1_status", str(first["status"]), "succeeded", goals[1][2])
+    lines.add("smallest_page", str(min(pages, default=0)), f">={GOAL_PAGE}", goals[2][2])
+    lines.add("watched_differ", str(len(differ)), "0", goals[3][2])
+    lines.add("run2_writes", str(len(trakt_posts) + len(server_writes)), "0", goals[4][2])
+    lines.add("run2_status", str(second["status"]), "succeeded", goals[5][2])
+    return lines.finish()
 
 
 def _counts(run: dict[str, Any]) -> str:

@@ -15,8 +15,11 @@ import time
 from pathlib import Path
 
 import httpx
+from goals import Goals
 
 RUNS = 3
+STARTUP_GOAL = 3.0  # seconds
+RSS_GOAL = 150.0  # MB
 IDLE_SECONDS = 3.0
 
 
@@ -39,8 +42,13 @@ def one_run() -> tuple[float, float]:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("TRAKT_", "PYTEST_"))}
         env.update(TRAKT_PLUGIN_DATA_DIR=f"{tmp}/data", TRAKT_PLUGIN_PORT=str(port))
         started = time.perf_counter()
-        process = subprocess.Popen([sys.executable, "-m", "trakt_plugin", "serve"], env=env,
-                                   cwd=tmp, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "trakt_plugin", "serve"],
+            env=env,
+            cwd=tmp,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         try:
             while True:
                 try:
@@ -59,14 +67,22 @@ def one_run() -> tuple[float, float]:
             process.wait(timeout=15)
 
 
-def main() -> None:
+def main() -> int:
     results = [one_run() for _ in range(RUNS)]
     times = [r[0] for r in results]
     rss = [r[1] for r in results]
-    print(f"startup to first healthy answer: median {statistics.median(times):.2f} s "
-          f"(min {min(times):.2f}, max {max(times):.2f}) over {RUNS} fresh data dirs; goal <= 3 s")
+    print(
+        f"startup to first healthy answer: median {statistics.median(times):.2f} s "
+        f"(min {min(times):.2f}, max {max(times):.2f}) over {RUNS} fresh data dirs; goal <= 3 s"
+    )
     print(f"idle RSS: median {statistics.median(rss):.0f} MB (max {max(rss):.0f}); goal <= 150 MB")
+    print()
+    goals = Goals("startup")
+    ready, idle = statistics.median(times), statistics.median(rss)
+    goals.add("first_healthy", f"{ready:.2f}s", f"<={STARTUP_GOAL:g}s", ready <= STARTUP_GOAL)
+    goals.add("idle_rss", f"{idle:.0f}MB", f"<={RSS_GOAL:g}MB", idle <= RSS_GOAL)
+    return goals.finish()
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -27,6 +27,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _rig import bench_rig
+from goals import Goals
 
 from tests.browser import chromium, click, type_into, wait_for_path
 
@@ -182,17 +183,15 @@ def measure_page(url: str, user_id: str) -> dict[str, list[float]]:
     return times
 
 
-def report(kind: str, times: dict[str, list[float]], goal: float) -> bool:
-    met = True
+def report(kind: str, times: dict[str, list[float]], goal: float, goals: Goals) -> None:
     for name, values in times.items():
         worst = max(values)
         ok = worst < goal
-        met &= ok
+        goals.add(f"{kind.strip()}_{name}_worst", f"{worst * 1000:.0f}ms", f"<{goal:g}s", ok)
         print(
             f"{kind} {name:>7}: median {statistics.median(values) * 1000:6.0f} ms, "
             f"worst {worst * 1000:6.0f} ms (goal < {goal:.0f} s) {'ok' if ok else 'MISSED'}"
         )
-    return met
 
 
 def main() -> int:
@@ -205,9 +204,11 @@ def main() -> int:
         api = measure_api(rig, user_id)
         page = measure_page(rig.url, user_id)
     print(f"stats at {PLAYS:,} plays")
-    ok = report("api ", api, API_GOAL)
-    ok &= report("page", page, PAGE_GOAL)
-    return 0 if ok else 1
+    goals = Goals("stats")
+    report("api ", api, API_GOAL, goals)
+    report("page", page, PAGE_GOAL, goals)
+    print()
+    return goals.finish()
 
 
 if __name__ == "__main__":

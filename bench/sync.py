@@ -29,6 +29,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from goals import Goals  # noqa: E402
+
 from tests.conftest import (  # noqa: E402
     WEBHOOK_TOKEN,
     FakeTraktServer,
@@ -47,6 +49,8 @@ TIMEOUT = 600.0
 SCROBBLE_PLAYS = 100_000
 SCHEDULE_INTERVAL = 60
 SCROBBLE_GOAL = 3
+WALL_GOAL = 60.0  # seconds, for up to 100k plays
+RSS_GOAL = 300.0  # MB
 FINISHED = ("succeeded", "partial", "failed")
 MATRIX = {"title": "The Matrix", "year": 1999, "ids": {"imdb": "tt0133093", "tmdb": 603}}
 
@@ -202,13 +206,14 @@ def after_live_scrobble(plays: int) -> dict[str, Any]:
             service.stop(signal.SIGTERM)
 
 
-def main(argv: list[str]) -> None:
+def main(argv: list[str]) -> int:
     scrobble_plays = SCROBBLE_PLAYS
     if "--scrobble" in argv:
         at = argv.index("--scrobble")
         scrobble_plays = int(argv[at + 1])
         argv = argv[:at] + argv[at + 2 :]
     sizes = [int(a) for a in argv] or list(SIZES)
+    goals = Goals("sync")
     print(
         f"{'plays':>8} {'wall s':>7} {'run s':>7} {'requests':>9} {'minimum':>8} "
         f"{'2nd run':>8} {'peak RSS MB':>12}"
@@ -221,6 +226,15 @@ def main(argv: list[str]) -> None:
         )
         if r["fake_saw"] != r["requests"]:
             print(f"  note: the fake saw {r['fake_saw']:.0f} requests")
+        n = f"{size // 1000}k" if size % 1000 == 0 else str(size)
+        goals.add(f"{n}_requests", f"{r['requests']:.0f}", f"={r['minimum']:.0f}",
+                  r["requests"] == r["minimum"])  # fmt: skip
+        goals.add(f"{n}_second_run", f"{r['second_run']:.0f}", "=1", r["second_run"] == 1)
+        if size <= 100_000:
+            goals.add(f"{n}_wall", f"{r['wall_s']:.1f}s", f"<{WALL_GOAL:g}s",
+                      r["wall_s"] < WALL_GOAL)  # fmt: skip
+        goals.add(f"{n}_peak_rss", f"{r['peak_rss_mb']:.0f}MB", f"<{RSS_GOAL:g}MB",
+                  r["peak_rss_mb"] < RSS_GOAL)  # fmt: skip
     if scrobble_plays:
         s = after_live_scrobble(scrobble_plays)
         print(
@@ -229,7 +243,11 @@ def main(argv: list[str]) -> None:
             f"import before it: {s['import_requests']} requests in {s['import_s']:.1f} s"
         )
         print(f"  the fake saw during that run: {', '.join(s['fake_saw']) or 'nothing'}")
+        goals.add("scheduled_after_scrobble", str(s["scheduled_requests"]),
+                  f"<={SCROBBLE_GOAL}", int(s["scheduled_requests"]) <= SCROBBLE_GOAL)  # fmt: skip
+    print()
+    return goals.finish()
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    sys.exit(main(sys.argv[1:]))
