@@ -39,6 +39,7 @@ from .context import AppContext, build_context
 from .enrich.runtimes import FILL_FIRST_RUN, FILL_INTERVAL, fill_play_runtimes
 from .enrich_wiring import ENRICH_PAGES, enrich_router, install_enrich_jobs
 from .jobs import housekeeping, vip
+from .jobs.lease import once_per_period
 from .jobs.scheduler import PERIODIC, add_periodic, build_scheduler
 from .logs import configure_logging
 from .oauth_callback import oauth_callback
@@ -127,7 +128,12 @@ def install_scheduler(ctx: AppContext) -> None:
         add_periodic(
             scheduler,
             "housekeeping",
-            partial(housekeeping.purge_expired_states, ctx),
+            once_per_period(
+                ctx.engine,
+                "housekeeping",
+                housekeeping.INTERVAL,
+                partial(housekeeping.purge_expired_states, ctx),
+            ),
             housekeeping.INTERVAL,
         )
         add_periodic(
@@ -135,7 +141,12 @@ def install_scheduler(ctx: AppContext) -> None:
             "vip-check",
             # A partial of a coroutine function is awaited on the loop; a lambda returning a
             # coroutine would be run in a thread and its coroutine never awaited.
-            partial(vip.check_vip, ctx, ctx.services["connections"]),
+            once_per_period(
+                ctx.engine,
+                "vip-check",
+                lambda: timedelta(seconds=ctx.settings.vip.check_interval),
+                partial(vip.check_vip, ctx, ctx.services["connections"]),
+            ),
             timedelta(seconds=ctx.settings.vip.check_interval),
         )
         install_enrich_jobs(ctx, scheduler)
@@ -149,7 +160,13 @@ def install_scheduler(ctx: AppContext) -> None:
         add_periodic(
             scheduler,
             "sync",
-            ctx.services["sync"].sync_all,
+            # One scheduled run per period across processes (SPEC §13).
+            once_per_period(
+                ctx.engine,
+                "sync",
+                lambda: timedelta(seconds=ctx.settings.sync.sync_interval),
+                ctx.services["sync"].sync_all,
+            ),
             timedelta(seconds=ctx.settings.sync.sync_interval),
         )
         ctx.services["sync"].start()  # resumes runs a crash or shutdown interrupted

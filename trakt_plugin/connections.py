@@ -20,7 +20,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 
 from authlib.common.security import generate_token
@@ -28,6 +29,7 @@ from sqlmodel import Session, select
 
 from .context import AppContext
 from .crypto import SecretDecryptError
+from .store import locks
 from .store.models import OAuthState, TraktConnection, User, as_utc, utcnow
 from .trakt import errors
 from .trakt.auth import TokenManager, Tokens, TraktAuth
@@ -250,9 +252,24 @@ class ConnectionService:
                 save=lambda new: self._save_rotated(user_id, new),
                 load=lambda: self._load_tokens(user_id),
                 on_reauth_required=lambda reason: self._mark_reauth(user_id, reason),
+                guard=(
+                    (lambda: self._refresh_guard(user_id))
+                    if locks.shared(self._ctx.engine)
+                    else None
+                ),
             )
             self._managers[user_id] = (self._gateway.generation, manager)
             return manager
+
+    @asynccontextmanager
+    async def _refresh_guard(self, user_id: str) -> AsyncIterator[Tokens | None]:
+        """Several processes (SPEC §13): one refresh of a connection at a time across them;
+        yields the pair stored once it is this process's turn (maybe already rotated)."""
+        held = await asyncio.to_thread(locks.claim, self._ctx.engine, "token", user_id)
+        try:
+            yield await self._load_tokens(user_id)
+        finally:
+            await asyncio.to_thread(held.release)
 
     async def _save_tokens(self, user_id: str, tokens: Tokens) -> None:
         await asyncio.to_thread(self._update, user_id, **self._token_fields(tokens))

@@ -12,6 +12,12 @@ are configured.
 
 Completions are written ahead: before a stop or history add goes out the row is marked
 ``ambiguous``, so a crash mid-request makes the next attempt read Trakt's history first.
+
+Several processes on one PostgreSQL (SPEC §13): each step (read the next row, send it, store the
+outcome) runs under the user's claim (``store.locks.try_claim``, an advisory lock the server drops
+if the process dies), so one process at a time sends a user's rows, in order, and a row whose
+outcome was stored is never sent again by another. A process that finds the claim taken looks
+again after :data:`CLAIM_RETRY`; every process sweeps for users with waiting rows periodically.
 """
 
 from __future__ import annotations
@@ -29,7 +35,7 @@ from sqlmodel import col, select
 
 from ..connections import ConnectionService, NotConfigured, TraktGateway
 from ..context import AppContext
-from ..store import scrobble_repo
+from ..store import locks, scrobble_repo
 from ..store.engine import write_lock
 from ..store.models import Play, Scrobble, as_utc, utcnow
 from .attempt import Attempt, Job, Outcome
@@ -42,6 +48,11 @@ RETRY_BASE_SHARE = 0.5
 # A request that timed out may still be processed by Trakt for a while: an ambiguous write is
 # checked against the history only this many request timeouts after it was sent.
 SETTLE_TIMEOUTS = 2
+
+# Several processes (SPEC §13): the advisory claim of a user's queue, and how soon a process that
+# found it taken looks again.
+CLAIM_NAMESPACE = "outbox"
+CLAIM_RETRY = timedelta(seconds=1)
 
 # Why rows wait while the app itself cannot talk to Trakt (not a matter of the user's connection).
 APP_CREDENTIALS_REASON = (
@@ -199,18 +210,25 @@ class Drain:
         while not self._closing:
             wake.clear()
             try:
-                row = await asyncio.to_thread(self._next, user_id)
-                if row is None:
-                    if wake.is_set():
-                        continue
-                    return
-                due = self._due(row)
-                if due is not None and due > utcnow():
-                    self._schedule_retry(user_id, due)
+                # One process at a time sends a user's rows (several processes on PostgreSQL),
+                # from reading the next row to storing its outcome; granted at once on SQLite.
+                claim = await asyncio.to_thread(
+                    locks.try_claim, self._ctx.engine, CLAIM_NAMESPACE, user_id
+                )
+                if claim is None:
+                    # Another process is sending them: look again shortly, so a row queued
+                    # here is never left behind when that process is done.
+                    self._schedule_retry(user_id, utcnow() + CLAIM_RETRY)
                     await wake.wait()
                     continue
-                if not await self._attempt(row):
-                    return  # parked: resume() wakes the worker again
+                try:
+                    step = await self._step(user_id, wake)
+                finally:
+                    await asyncio.to_thread(claim.release)
+                if step == "done":
+                    return
+                if step == "wait":
+                    await wake.wait()
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -218,6 +236,26 @@ class Drain:
                 log.exception("scrobble drain error for one user; retrying shortly")
                 self._schedule_retry(user_id, utcnow() + timedelta(seconds=5))
                 await wake.wait()
+
+    async def _step(self, user_id: str, wake: asyncio.Event) -> str:
+        """Send the user's next row if due: "next", "wait" (for a wake-up) or "done"."""
+        row = await asyncio.to_thread(self._next, user_id)
+        if row is None:
+            return "next" if wake.is_set() else "done"
+        due = self._due(row)
+        if due is not None and due > utcnow():
+            self._schedule_retry(user_id, due)
+            return "wait"
+        if not await self._attempt(row):
+            return "done"  # parked: resume() wakes the worker again
+        return "next"
+
+    async def sweep(self) -> None:
+        """Wake every user with rows waiting (several processes: rows whose process died)."""
+        for user_id in await asyncio.to_thread(self._users_with_pending):
+            task = self._tasks.get(user_id)
+            if task is None or task.done():
+                self.wake(user_id)
 
     def _settle(self) -> timedelta:
         """How long a request that got no answer may still be processed by Trakt."""

@@ -15,8 +15,9 @@ from ..config import Settings
 from ..connections import ConnectionService, TraktGateway
 from ..context import AppContext
 from ..jobs import scrobble_jobs
+from ..jobs.lease import once_per_period
 from ..jobs.scheduler import add_periodic, scheduler_time
-from ..store import scrobble_repo
+from ..store import locks, scrobble_repo
 from ..store.engine import begin_write, write_lock
 from ..store.models import Scrobble, utcnow
 from .drain import Drain
@@ -34,6 +35,9 @@ RETRYABLE_STATUSES = ("dead", "pending")
 # are saved (settings have no change signal the scrobbler could wait on; the check costs no
 # store access while nothing waits).
 APP_CREDENTIALS_CHECK = timedelta(seconds=30)
+# Several processes (PostgreSQL): how often each looks for users whose rows nobody sends (their
+# process died); the outbox claim keeps two from sending one user's rows.
+OUTBOX_SWEEP_INTERVAL = timedelta(seconds=20)
 
 
 class RowStateError(Exception):
@@ -63,13 +67,23 @@ class ScrobbleService:
         add_periodic(
             self.scheduler,
             "scrobble-idle-finalise",
-            partial(scrobble_jobs.finalise_idle_sessions, self),
+            once_per_period(
+                self.ctx.engine,
+                "scrobble-idle-finalise",
+                scrobble_jobs.IDLE_INTERVAL,
+                partial(scrobble_jobs.finalise_idle_sessions, self),
+            ),
             scrobble_jobs.IDLE_INTERVAL,
         )
         add_periodic(
             self.scheduler,
             "scrobble-event-retention",
-            partial(scrobble_jobs.purge_old_events, self),
+            once_per_period(
+                self.ctx.engine,
+                "scrobble-event-retention",
+                scrobble_jobs.RETENTION_INTERVAL,
+                partial(scrobble_jobs.purge_old_events, self),
+            ),
             scrobble_jobs.RETENTION_INTERVAL,
             first_run_in=scrobble_jobs.RETENTION_FIRST_RUN,
         )
@@ -79,6 +93,11 @@ class ScrobbleService:
             self.release_app_waiting,
             APP_CREDENTIALS_CHECK,
         )
+        if locks.shared(self.ctx.engine):
+            # Rows a process left behind when it died are sent by the others (SPEC §13).
+            add_periodic(
+                self.scheduler, "scrobble-outbox-sweep", self.drain.sweep, OUTBOX_SWEEP_INTERVAL
+            )
         await self.drain.start()
 
     async def stop(self) -> None:

@@ -496,3 +496,11 @@ class ItemOverride(SQLModel, table=True):
     source_key: str = Field(max_length=400, unique=True)
     item: str
     created_at: datetime = Field(default_factory=utcnow)
+
+
+class JobLease(SQLModel, table=True):
+    """Which process runs a periodic job this period (SPEC §13, several processes)."""
+
+    name: str = Field(primary_key=True, max_length=80)
+    holder: str = Field(max_length=64)
+    expires_at: datetime

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
@@ -42,6 +43,9 @@ Sleep = Callable[[float], Awaitable[None]]
 SaveTokens = Callable[["Tokens"], Awaitable[None]]
 LoadTokens = Callable[[], Awaitable["Tokens | None"]]
 OnReauth = Callable[[str], Awaitable[None]]
+# Held around a refresh so that one process at a time refreshes a connection; yields the pair
+# stored when it was taken (another process may have rotated it meanwhile).
+RefreshGuard = Callable[[], AbstractAsyncContextManager["Tokens | None"]]
 
 
 def _mask(secret: str) -> str:
@@ -218,6 +222,7 @@ class TokenManager:
         load: LoadTokens | None = None,
         on_reauth_required: OnReauth | None = None,
         clock: Clock = product_clock.time,
+        guard: RefreshGuard | None = None,
     ) -> None:
         self._auth = auth
         self._tokens = tokens
@@ -227,6 +232,7 @@ class TokenManager:
         self._load = load
         self._on_reauth = on_reauth_required
         self._clock = clock
+        self._guard = guard
         self._lock = asyncio.Lock()
         self._unsaved: Tokens | None = None
         self._reauth_reason: str | None = None
@@ -289,24 +295,38 @@ class TokenManager:
             now = self._clock()
             if not force and not current.needs_refresh(now):
                 return current
-            try:
-                new = await self._auth.refresh(current.refresh_token, self._redirect_uri)
-            except errors.ReauthRequired as exc:
-                rotated = await self._rotated_elsewhere(current)
-                if rotated is not None:
-                    return rotated
-                self._reauth_reason = exc.reason
-                if self._on_reauth is not None:
-                    await self._on_reauth(exc.reason)
-                raise
-            except errors.TraktError:
-                if not force and current.remaining(now) > 0:
-                    return current  # Trakt unreachable: the old token still works for now
-                raise
-            self.refresh_count += 1
-            self._unsaved = new
-            await self._commit(new)
-            return new
+            if self._guard is None:
+                return await self._refresh_now(current, force=force, now=now)
+            async with self._guard() as stored:
+                if stored is not None and stored.refresh_token != current.refresh_token:
+                    # Another process refreshed this connection meanwhile: its pair is current.
+                    self._tokens, self._unsaved = stored, None
+                    now = self._clock()
+                    if force or not stored.needs_refresh(now):
+                        return stored
+                    current = stored
+                return await self._refresh_now(current, force=force, now=now)
+
+    async def _refresh_now(self, current: Tokens, *, force: bool, now: float) -> Tokens:
+        """Ask Trakt for a new pair (the manager's lock, and guard if any, are held)."""
+        try:
+            new = await self._auth.refresh(current.refresh_token, self._redirect_uri)
+        except errors.ReauthRequired as exc:
+            rotated = await self._rotated_elsewhere(current)
+            if rotated is not None:
+                return rotated
+            self._reauth_reason = exc.reason
+            if self._on_reauth is not None:
+                await self._on_reauth(exc.reason)
+            raise
+        except errors.TraktError:
+            if not force and current.remaining(now) > 0:
+                return current  # Trakt unreachable: the old token still works for now
+            raise
+        self.refresh_count += 1
+        self._unsaved = new
+        await self._commit(new)
+        return new
 
     async def _rotated_elsewhere(self, refused: Tokens) -> Tokens | None:
         """The stored pair, when another refresh for this connection rotated it since we read
