@@ -20,7 +20,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Connection, Engine, update
 
@@ -98,13 +98,12 @@ def take_lease(engine: Engine, name: str, holder: str, now: datetime, ttl: timed
     with engine.begin() as conn:
         conn.execute(
             insert_for(conn)(table)
-            .values(name=name, holder="", expires_at=datetime(1970, 1, 1))
+            .values(name=name, holder="", expires_at=datetime(1970, 1, 1, tzinfo=UTC))
             .on_conflict_do_nothing()
         )
-        naive = now.replace(tzinfo=None)
         taken = conn.execute(
             update(table)
-            .where(table.c.name == name, table.c.expires_at <= naive)
-            .values(holder=holder, expires_at=naive + ttl)
+            .where(table.c.name == name, table.c.expires_at <= now)
+            .values(holder=holder, expires_at=now + ttl)
         )
         return int(getattr(taken, "rowcount", 0) or 0) == 1
