@@ -29,7 +29,7 @@ run: install
 # anyway), then the outbox, webhook, sync and chaos tests again with every service on a throwaway
 # PostgreSQL cluster (tests/pg.py starts one per worker: own data dir, own port, fsync off, as
 # nobody when root).
-PG_TESTS ?= tests/scrobble tests/webhooks tests/sync/test_history.py
+PG_TESTS ?= tests/scrobble tests/webhooks tests/sync/test_history.py tests/sync/test_resume.py
 test: install-test debian-test-deps lint typecheck
 	$(BIN)/python -m pytest -q -m "not slow" -n $(TEST_WORKERS) --dist loadfile
 	TRAKT_PLUGIN_TEST_DB=postgres $(BIN)/python -m pytest -q -m "not slow" -n $(TEST_WORKERS) \

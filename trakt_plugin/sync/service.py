@@ -25,6 +25,7 @@ from sqlmodel import select
 from ..config import Settings
 from ..connections import ConnectionService, NotConfigured, TraktGateway
 from ..context import AppContext
+from ..store import locks
 from ..store.models import (
     ACTIVE_RUN_STATUSES,
     MediaServer,
@@ -276,6 +277,17 @@ class SyncService:
             await asyncio.shield(task)
 
     async def _execute(self, run_id: str) -> None:
+        # Several processes (SPEC §13): a run executes in one of them; another that found it
+        # unfinished at its start leaves it alone while its process is alive.
+        claim = await asyncio.to_thread(locks.try_claim, self._ctx.engine, "sync-run", run_id)
+        if claim is None:
+            return
+        try:
+            await self._execute_claimed(run_id)
+        finally:
+            await asyncio.to_thread(claim.release)
+
+    async def _execute_claimed(self, run_id: str) -> None:
         run = await asyncio.to_thread(self._load, run_id)
         if run is None or run.status not in ACTIVE_RUN_STATUSES:
             return
