@@ -11,10 +11,13 @@ against the running service:
   the page's own clock (`performance.now()`), 3 loads each (goal: worst < 2 s).
 
 Prints both with the goals and exits 1 on a missed goal. Run: `.venv/bin/python bench/stats.py`.
+On PostgreSQL (SPEC §13): `--postgres` starts a throwaway cluster (tests/pg.py) for the run,
+`--database-url postgresql+psycopg://…` uses a given empty database; `--api-only` skips the page.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import random
 import sqlite3
@@ -72,7 +75,7 @@ def _catalogue(rng: random.Random) -> tuple[list[dict[str, Any]], list[dict[str,
     return shows, movies
 
 
-def seed(db_path: Path, user_id: str, now: datetime) -> float:
+def seed(db_path: Path | str, user_id: str, now: datetime) -> float:
     """Insert the plays in one transaction; the seconds it took."""
     rng = random.Random(14)
     shows, movies = _catalogue(rng)
@@ -112,6 +115,8 @@ def seed(db_path: Path, user_id: str, now: datetime) -> float:
         stamp = at.astimezone(UTC).strftime(STAMP)
         source = rng.choices(sources, source_weights)[0]
         rows.append((user_id, json.dumps(item), key, stamp, source, runtime, stamp, n))
+    if isinstance(db_path, str):
+        return _seed_url(db_path, rows)
     started = time.perf_counter()
     with sqlite3.connect(db_path, timeout=30) as db:
         db.executemany(
@@ -121,6 +126,39 @@ def seed(db_path: Path, user_id: str, now: datetime) -> float:
         )
     with sqlite3.connect(db_path, timeout=30) as db:
         db.execute("ANALYZE")
+    return time.perf_counter() - started
+
+
+def _seed_url(url: str, rows: list[tuple[Any, ...]]) -> float:
+    """The same rows into the database at ``url`` (PostgreSQL), in one transaction."""
+    import sqlalchemy as sa
+
+    names = ("user_id", "item", "item_key", "watched_at", "source", "runtime", "created_at")
+    values = [
+        {
+            **dict(zip(names, row[:7], strict=True)),
+            "watched_at": datetime.strptime(row[3], STAMP),
+            "created_at": datetime.strptime(row[6], STAMP),
+            "event_id": row[7],
+        }
+        for row in rows
+    ]
+    engine = sa.create_engine(url)
+    started = time.perf_counter()
+    try:
+        with engine.begin() as conn:
+            conn.execute(
+                sa.text(
+                    "INSERT INTO play (user_id, item, item_key, watched_at, source, runtime,"
+                    " created_at, event_id) VALUES (:user_id, :item, :item_key, :watched_at,"
+                    " :source, :runtime, :created_at, :event_id)"
+                ),
+                values,
+            )
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.exec_driver_sql("ANALYZE play")
+    finally:
+        engine.dispose()
     return time.perf_counter() - started
 
 
@@ -195,20 +233,46 @@ def report(kind: str, times: dict[str, list[float]], goal: float, goals: Goals) 
 
 
 def main() -> int:
-    with bench_rig(TRAKT_PLUGIN_ADMIN_PASSWORD=PASSWORD) as rig:
-        user_id = rig.connected_user("Bench", "bench-1")
-        # The rig runs the service in its temporary directory, data in ./data.
-        db_path = Path(f"/proc/{rig.process.pid}/cwd").resolve() / "data" / "trakt-plugin.db"
-        seconds = seed(db_path, user_id, datetime.now(UTC))
-        print(f"seeded {PLAYS:,} plays over {YEARS} years in {seconds:.1f} s")
-        api = measure_api(rig, user_id)
-        page = measure_page(rig.url, user_id)
-    print(f"stats at {PLAYS:,} plays")
-    goals = Goals("stats")
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--database-url", help="an empty PostgreSQL database (default: SQLite)")
+    parser.add_argument("--postgres", action="store_true", help="a throwaway PostgreSQL cluster")
+    parser.add_argument("--api-only", action="store_true", help="skip the browser page timings")
+    args = parser.parse_args()
+    cluster = None
+    url: str | None = args.database_url
+    if args.postgres and url is None:
+        from tests import pg
+
+        cluster = pg.start_cluster(pg_port())
+        url = cluster.new_database(migrated=False)
+    engine_name = "postgresql" if url else "sqlite"
+    env = {"TRAKT_PLUGIN_DATABASE_URL": url} if url else {}
+    try:
+        with bench_rig(TRAKT_PLUGIN_ADMIN_PASSWORD=PASSWORD, **env) as rig:
+            user_id = rig.connected_user("Bench", "bench-1")
+            # The rig runs the service in its temporary directory, data in ./data.
+            db_path = Path(f"/proc/{rig.process.pid}/cwd").resolve() / "data" / "trakt-plugin.db"
+            seconds = seed(url or db_path, user_id, datetime.now(UTC))
+            print(f"seeded {PLAYS:,} plays over {YEARS} years in {seconds:.1f} s ({engine_name})")
+            api = measure_api(rig, user_id)
+            page = {} if args.api_only else measure_page(rig.url, user_id)
+    finally:
+        if cluster is not None:
+            from tests import pg
+
+            pg.remove_cluster(cluster)
+    print(f"stats at {PLAYS:,} plays on {engine_name}")
+    goals = Goals("stats" if engine_name == "sqlite" else "stats_postgresql")
     report("api ", api, API_GOAL, goals)
     report("page", page, PAGE_GOAL, goals)
     print()
     return goals.finish()
+
+
+def pg_port() -> int:
+    from tests.conftest import free_port
+
+    return free_port()
 
 
 if __name__ == "__main__":

@@ -65,7 +65,9 @@ def make_engine(url: str) -> Engine:
             pool_size=PG_POOL_SIZE,
             max_overflow=PG_MAX_OVERFLOW,
             # Naive timestamps are UTC: a server in another zone must not shift aware values.
-            connect_args={"options": "-c timezone=UTC"},
+            # No JIT: the stats statements' per-play subplans cost enough on paper to trigger
+            # it, and compiling them took seconds, many times the statement itself.
+            connect_args={"options": "-c timezone=UTC -c jit=off"},
         )
     return create_engine(url, pool_pre_ping=True)
 
