@@ -51,6 +51,8 @@ class Dialect:
     """The SQL fragments that differ between SQLite and PostgreSQL (``col`` is an expression)."""
 
     name: str
+    # PostgreSQL: the documents given are jsonb already (parsed once, read many times).
+    jsonb: bool = False
 
     # SQLite keeps a timestamp as text, ``YYYY-MM-DD HH:MM:SS.ffffff`` (SQLAlchemy's format):
     # the day and the hour are read off the text, far cheaper per play than date()/strftime().
@@ -87,16 +89,19 @@ class Dialect:
     def json_text(self, doc: str, *path: str) -> str:
         """The value at ``path`` as text (numbers as their digits), NULL when absent."""
         if self.name == "postgresql":
-            return f"(CAST({doc} AS json) #>> '{{{','.join(path)}}}')"
+            cast = doc if self.jsonb else f"CAST({doc} AS json)"
+            return f"({cast} #>> '{{{','.join(path)}}}')"
         return f"CAST(json_extract({doc}, '$.{'.'.join(path)}') AS TEXT)"
 
     def json_positive_int(self, doc: str, *path: str) -> str:
         """The value at ``path`` when it is an integer above 0, else NULL."""
         if self.name == "postgresql":
-            value = f"(CAST({doc} AS json) #> '{{{','.join(path)}}}')"
+            cast = doc if self.jsonb else f"CAST({doc} AS json)"
+            value = f"({cast} #> '{{{','.join(path)}}}')"
             number = f"CAST({value} #>> '{{}}' AS numeric)"
+            typeof = "jsonb_typeof" if self.jsonb else "json_typeof"
             return (
-                f"CASE WHEN json_typeof({value}) = 'number' AND {number} > 0 "
+                f"CASE WHEN {typeof}({value}) = 'number' AND {number} > 0 "
                 f"AND {number} = trunc({number}) THEN CAST({number} AS INTEGER) END"
             )
         where = f"'$.{'.'.join(path)}'"
@@ -210,11 +215,28 @@ class LedgerStats:
         [(weekday, hour, plays)]}``; weeks are keyed by their Monday."""
         d = self.d
         # Plays, minutes and unknown runtimes per day: the one pass that needs the minutes.
+        plays = f"SELECT p.watched_at, {minutes_expr(d)} AS m FROM play p WHERE {self.where}"
+        prefix = ""
+        if d.name == "postgresql":
+            # The fallbacks (JSON reads, cache lookups) once per item rather than per play:
+            # PostgreSQL parses the JSON text again at every read.
+            unknown = "(p.runtime IS NULL OR p.runtime = 0)"
+            prefix = (
+                "fallback AS MATERIALIZED (SELECT q.item_key, "
+                f"{minutes_expr(Dialect(d.name, jsonb=True), 'q')} AS m FROM (SELECT p.item_key,"
+                " CAST(MIN(p.item) AS jsonb) AS item,"
+                f" CAST(NULL AS INTEGER) AS runtime FROM play p WHERE {self.where} AND {unknown}"
+                " GROUP BY p.item_key) q), "
+            )
+            plays = (
+                "SELECT p.watched_at, COALESCE(NULLIF(p.runtime, 0), f.m) AS m FROM play p"
+                f" LEFT JOIN fallback f ON {unknown} AND f.item_key = p.item_key"
+                f" WHERE {self.where}"
+            )
         days = (
             f"SELECT {d.day('p.watched_at')} AS day, COUNT(*) AS n, COALESCE(SUM(m), 0) AS mins,"
             " SUM(CASE WHEN m IS NULL THEN 1 ELSE 0 END) AS unknown"
-            f" FROM (SELECT p.watched_at, {minutes_expr(d)} AS m FROM play p"
-            f" WHERE {self.where}) p GROUP BY 1"
+            f" FROM ({plays}) p GROUP BY 1"
         )
         # Plays per weekday and hour: timestamps only (read from the index alone).
         weekday = d.weekday_of_day(d.day("p.watched_at"))
@@ -223,7 +245,7 @@ class LedgerStats:
             f" FROM play p WHERE {self.where} GROUP BY 1, 2"
         )
         rows = self._rows(
-            f"WITH days AS MATERIALIZED ({days})"
+            f"WITH {prefix}days AS MATERIALIZED ({days})"
             " SELECT 'day', day, 0, n, mins, unknown FROM days"
             f" UNION ALL SELECT 'week', {d.monday_of_day('day')}, 0, SUM(n), SUM(mins),"
             " SUM(unknown) FROM days GROUP BY 2"
@@ -253,35 +275,41 @@ class LedgerStats:
         """Top shows and top movies, in one statement (plays per item type kept in
         :attr:`per_type`)."""
         d = self.d
+        # PostgreSQL reads each item's JSON parsed once (jsonb), not re-parsed at every read.
+        pg = d.name == "postgresql"
+        dj = Dialect(d.name, jsonb=True) if pg else d
+        item = "CAST(p.item AS jsonb)" if pg else "p.item"
+        item_text = "CAST(i.item AS text)" if pg else "i.item"
         # Plays per item; the item's JSON is read from its latest play, once per item.
         per_item = (
             f"SELECT MAX(p.id) AS id, COUNT(*) AS n FROM play p WHERE {self.where}"
             " GROUP BY p.item_key"
         )
         items = (
-            f"SELECT {d.json_text('p.item', 'type')} AS kind, p.item AS item, c.n AS n"
+            f"SELECT {d.json_text('p.item', 'type')} AS kind, {item} AS item, c.n AS n"
             f" FROM ({per_item}) c JOIN play p ON p.id = c.id"
         )
         show_key = ", ".join(
-            f"'{t}:' || NULLIF({d.json_text('i.item', 'show', 'ids', t)}, '')" for t in SHOW_KEY_IDS
+            f"'{t}:' || NULLIF({dj.json_text('i.item', 'show', 'ids', t)}, '')"
+            for t in SHOW_KEY_IDS
         )
-        show_title = f"COALESCE({d.json_text('i.item', 'show', 'title')}, '?')"
+        show_title = f"COALESCE({dj.json_text('i.item', 'show', 'title')}, '?')"
         shows = (
             f"SELECT COALESCE({show_key}, 'title:' || lower({show_title})) AS k,"
             f" MIN({show_title}) AS title, SUM(i.n) AS n,"
-            f" MIN({d.json_text('i.item', 'show', 'ids')}) AS ids"
+            f" MIN({dj.json_text('i.item', 'show', 'ids')}) AS ids"
             " FROM items i WHERE i.kind = 'episode' GROUP BY 1"
         )
         # A movie is keyed like a show (its first id, else its title): plays of one film under
         # two item keys (one source knew fewer ids) still add up.
         movie_key = ", ".join(
-            f"'{t}:' || NULLIF({d.json_text('i.item', 'movie', 'ids', t)}, '')"
+            f"'{t}:' || NULLIF({dj.json_text('i.item', 'movie', 'ids', t)}, '')"
             for t in MOVIE_KEY_IDS
         )
-        movie_title = f"COALESCE({d.json_text('i.item', 'movie', 'title')}, '?')"
+        movie_title = f"COALESCE({dj.json_text('i.item', 'movie', 'title')}, '?')"
         movies = (
-            f"SELECT MIN(i.item) AS k, MIN({movie_title}) AS title, SUM(i.n) AS n,"
-            f" MIN({d.json_text('i.item', 'movie', 'ids')}) AS ids FROM items i"
+            f"SELECT MIN({item_text}) AS k, MIN({movie_title}) AS title, SUM(i.n) AS n,"
+            f" MIN({dj.json_text('i.item', 'movie', 'ids')}) AS ids FROM items i"
             f" WHERE i.kind = 'movie'"
             f" GROUP BY COALESCE({movie_key}, 'title:' || lower({movie_title}))"
         )
