@@ -19,7 +19,6 @@ Run: `.venv/bin/python bench/webhook_ingest.py [--rounds 3]`; exits 1 when a goa
 from __future__ import annotations
 
 import argparse
-import asyncio
 import statistics
 import sys
 from collections.abc import Callable
@@ -27,7 +26,7 @@ from urllib.parse import urlsplit
 
 from _rig import BARE_PATH, WEBHOOK_PATH, BenchRig, bench_rig, webhook_body
 from goals import Goals
-from loadgen import Run, ceiling, closed_loop, open_loop, post_request
+from loadgen import Run, ceiling, closed_loop, open_loop, post_request, run
 
 EVENTS = 2000
 WARMUP = 300
@@ -58,15 +57,15 @@ class Target:
         return lambda i: post_request(host, path, webhook_body(USER, base + i))
 
     def closed(self, path: str, concurrency: int, total: int = EVENTS) -> Run:
-        run = asyncio.run(closed_loop(self.host, self.port, self.maker(path), total, concurrency))
-        check(run, path)
-        return run
+        done = run(closed_loop(self.host, self.port, self.maker(path), total, concurrency))
+        check(done, path)
+        return done
 
     def steady(self, path: str) -> Run:
         make = self.maker(path)
-        run = asyncio.run(open_loop(self.host, self.port, make, STEADY_RATE, STEADY_SECONDS))
-        check(run, path)
-        return run
+        done = run(open_loop(self.host, self.port, make, STEADY_RATE, STEADY_SECONDS))
+        check(done, path)
+        return done
 
     def sent_calls(self) -> int:
         return sum(len(self.rig.fake.requests_to(path, "POST")) for path in SCROBBLE_PATHS)
@@ -77,8 +76,8 @@ def check(run: Run, path: str) -> None:
         raise SystemExit(f"{path} answered {run.statuses}, expected only 202")
 
 
-def row(name: str, concurrency: int, run: Run) -> str:
-    return f"{name:<10}{concurrency:>4}{run.rate:>12.0f}{run.pct(0.5):>10.1f}{run.pct(0.99):>10.1f}"
+def row(name: str, concurrency: int, got: Run) -> str:
+    return f"{name:<10}{concurrency:>4}{got.rate:>12.0f}{got.pct(0.5):>10.1f}{got.pct(0.99):>10.1f}"
 
 
 def spread(values: list[float], fmt: str = ".0f") -> str:
@@ -111,11 +110,11 @@ def steady_lines(target: Target) -> float:
     before = target.sent_calls()
     durable = target.steady(WEBHOOK_PATH)
     sent = target.sent_calls() - before
-    for name, run in (("bare", bare), ("durable", durable)):
+    for name, got in (("bare", bare), ("durable", durable)):
         print(
             f"steady {STEADY_RATE}/s for {STEADY_SECONDS} s, {name:<8}: "
-            f"p50 {run.pct(0.5):5.1f} ms, "
-            f"p99 {run.pct(0.99):5.1f} ms, max {run.pct(1.0):5.1f} ms"
+            f"p50 {got.pct(0.5):5.1f} ms, "
+            f"p99 {got.pct(0.99):5.1f} ms, max {got.pct(1.0):5.1f} ms"
         )
     print(f"  (the drain sent {sent} calls to the fake Trakt during the durable run)")
     return durable.pct(0.99)

@@ -13,7 +13,7 @@ sender) rather than ORM objects.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -40,6 +40,37 @@ _COUNT = (
     .values(events=_I.events + 1, last_seen=bindparam("b_now"))
 )
 _COUNT_AND_NAME = _COUNT.values(name=bindparam("b_name"))
+_COUNT_MANY = (
+    IDENTITY_TABLE.update()
+    .where(_I.id == bindparam("b_id"))
+    .values(events=_I.events + bindparam("b_n"), last_seen=bindparam("b_now"))
+)
+_COUNT_MANY_AND_NAME = _COUNT_MANY.values(name=bindparam("b_name"))
+
+
+@dataclass
+class PendingCounts:
+    """The identity counts of one write transaction, written once per identity at its end
+    (:meth:`flush`) instead of one UPDATE per event: ``identity id → [events, last seen,
+    name to set]``."""
+
+    counts: dict[int, list[Any]] = field(default_factory=dict)
+
+    def add(self, identity_id: int, name: str | None, event: PlaybackEvent, now: datetime) -> None:
+        entry = self.counts.setdefault(identity_id, [0, now, None])
+        entry[0] += 1
+        entry[1] = now
+        if not name and event.user_name:
+            entry[2] = event.user_name[:200]
+
+    def flush(self, conn: Connection) -> None:
+        for identity_id, (events, last_seen, name) in self.counts.items():
+            params = {"b_id": identity_id, "b_n": events, "b_now": last_seen}
+            if name:
+                conn.execute(_COUNT_MANY_AND_NAME, {**params, "b_name": name})
+            else:
+                conn.execute(_COUNT_MANY, params)
+        self.counts.clear()
 
 
 @dataclass(frozen=True)
@@ -76,13 +107,30 @@ def _matching(conn: Connection, event: PlaybackEvent) -> list[Any]:
 
 
 def resolve_owner(
-    conn: Connection, event: PlaybackEvent, *, default_user: str | None, now: datetime
+    conn: Connection,
+    event: PlaybackEvent,
+    *,
+    default_user: str | None,
+    now: datetime,
+    linked_cache: dict[tuple[str, tuple[str, ...]], Any] | None = None,
+    pending: PendingCounts | None = None,
 ) -> Owner:
-    """Resolve (and count) the event's sender inside the caller's write transaction."""
-    matches = _matching(conn, event)
-    linked = next((row for row in matches if row.user_id is not None), None)
+    """Resolve (and count) the event's sender inside the caller's write transaction.
+
+    ``linked_cache`` (one per write transaction) remembers the linked identity of a sender:
+    links cannot change while the transaction holds the write lock, and a group-commit batch
+    often carries several events of one sender. ``pending``: count there (the caller flushes
+    it before its commit) instead of with an UPDATE now.
+    """
+    cache_key = (event.source, event.user_external_ids)
+    linked = linked_cache.get(cache_key) if linked_cache is not None else None
+    if linked is None:
+        matches = _matching(conn, event)
+        linked = next((row for row in matches if row.user_id is not None), None)
+        if linked is not None and linked_cache is not None:
+            linked_cache[cache_key] = linked
     if linked is not None:
-        _count(conn, linked.id, linked.name, event, now)
+        _count(conn, linked.id, linked.name, event, now, pending)
         return Owner(str(linked.user_id), str(linked.user_id), int(linked.id))
     user_id = _default_user(conn, default_user)
     if user_id is not None:
@@ -91,7 +139,7 @@ def resolve_owner(
         return Owner(f"anonymous:{event.source}", None, None)
     if matches:
         identity_id = int(matches[0].id)
-        _count(conn, identity_id, matches[0].name, event, now)
+        _count(conn, identity_id, matches[0].name, event, now, pending)
     else:
         identity_id = _unlinked(conn, event, now)
     return Owner(f"identity:{identity_id}", None, identity_id)
@@ -114,8 +162,16 @@ def _unlinked(conn: Connection, event: PlaybackEvent, now: datetime) -> int:
 
 
 def _count(
-    conn: Connection, identity_id: int, name: str | None, event: PlaybackEvent, now: datetime
+    conn: Connection,
+    identity_id: int,
+    name: str | None,
+    event: PlaybackEvent,
+    now: datetime,
+    pending: PendingCounts | None = None,
 ) -> None:
+    if pending is not None:
+        pending.add(identity_id, name, event, now)
+        return
     if not name and event.user_name:
         params = {"b_id": identity_id, "b_now": now, "b_name": event.user_name[:200]}
         conn.execute(_COUNT_AND_NAME, params)

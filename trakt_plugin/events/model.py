@@ -7,7 +7,7 @@ exceptions webhook parsing ever raises (the route maps them to 400 and 415).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime
 from typing import Any, Literal, TypeAlias, get_args
 
@@ -166,7 +166,11 @@ class PlaybackEvent:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-serialisable dict (datetimes as ISO 8601 strings) for storing the raw event."""
-        data = asdict(self)
+        # Field by field, not asdict(): that deep-copies every value, and this runs for every
+        # webhook event in the writer thread. Only ``ids`` and ``show`` hold containers.
+        data = {name: getattr(self, name) for name in _EVENT_FIELDS}
+        data["ids"] = dict(self.ids)
+        data["show"] = asdict(self.show) if self.show is not None else None
         data["user_external_ids"] = list(self.user_external_ids)
         data["occurred_at"] = self.occurred_at.isoformat()
         data["server_time"] = self.server_time.isoformat() if self.server_time else None
@@ -222,3 +226,6 @@ def make_item_key(
         show_name = " ".join(((show.title if show else None) or "").lower().split())
         return f"title:episode:{show_name}:s{season}e{number}:{name}"
     return f"title:movie:{name}:{year}"
+
+
+_EVENT_FIELDS = tuple(f.name for f in fields(PlaybackEvent))

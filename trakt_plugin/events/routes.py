@@ -16,10 +16,11 @@ internals, and the body goes to the rejected log. Only a store that cannot be wr
 
 Group commit (:class:`IngestWriter`): parsing and the write run in ONE writer thread. Requests
 queue their bodies; the writer takes everything waiting (up to :data:`MAX_BATCH`), parses it and
-records the events in one transaction, each in its own savepoint (one bad event does not fail
-the others), and answers each request only after that transaction committed. One thread and a
-FIFO queue: events are recorded in the order they arrived, so a session's events keep their
-order. An idle writer takes a lone event at once (no waiting for a batch to fill).
+records the events in one transaction (one bad event does not fail the others, see
+:meth:`~..scrobble.outbox.EventRecorder.record_many`), and answers each request only after that
+transaction committed. One thread and a FIFO queue: events are recorded in the order they
+arrived, so a session's events keep their order. An idle writer takes a lone event at once (no
+waiting for a batch to fill).
 """
 
 from __future__ import annotations

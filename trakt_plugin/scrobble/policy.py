@@ -25,7 +25,7 @@ Outbox helpers: :func:`should_skip_stale`, :func:`use_history_for_late_completio
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, fields, replace
 from datetime import datetime, timedelta
 from typing import Any, Literal, TypeAlias
 
@@ -115,7 +115,8 @@ class SessionState:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-serialisable form (datetimes as ISO 8601 strings)."""
-        data = asdict(self)
+        # Not asdict(): every field is a plain value, and asdict deep-copies each (per event).
+        data = {name: getattr(self, name) for name in _STATE_FIELDS}
         for key in ("completed_at", "started_at", "last_event_at"):
             data[key] = _iso(getattr(self, key))
         return data
@@ -140,6 +141,9 @@ class SessionState:
             last_event_at=_parse_dt(data.get("last_event_at")),
             runtime=int(runtime) if isinstance(runtime, int | float) and runtime > 0 else None,
         )
+
+
+_STATE_FIELDS = tuple(f.name for f in fields(SessionState))
 
 
 @dataclass(frozen=True)

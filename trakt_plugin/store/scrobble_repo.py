@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, Table, bindparam, delete, update
+from sqlalchemy import Connection, Row, Table, bindparam, delete, or_, update
 from sqlalchemy import select as core_select
 from sqlmodel import Session, SQLModel, col, func, select
 
@@ -38,15 +38,22 @@ _E, _S, _P, _O, _C = (
     t.c for t in (EVENT_TABLE, SESSION_TABLE, PLAY_TABLE, SCROBBLE_TABLE, CONNECTION_TABLE)
 )
 # Built once: building a statement costs as much as running it (parameters go in at execute).
-_FIND_DUPLICATE = (
-    core_select(_E.id, _E.kind, _E.user_id)
-    .where(_E.body_hash == bindparam("b_hash"), _E.received_at >= bindparam("b_since"))
+_FIND_DUPLICATES = (
+    core_select(_E.id, _E.kind, _E.user_id, _E.received_at, _E.body_hash)
+    .where(
+        _E.body_hash.in_(bindparam("b_hashes", expanding=True)),
+        _E.received_at >= bindparam("b_since"),
+    )
     .order_by(_E.id)
-    .limit(1)
 )
 _SESSION_KEY = (_S.owner == bindparam("b_owner"), _S.session_key == bindparam("b_session_key"))
 _SESSION_STATE = core_select(_S.state_json).where(*_SESSION_KEY)
 _SESSION_UPDATE = SESSION_TABLE.update().where(*_SESSION_KEY)
+# Inserts built once too: a new insert() object costs a cache-key walk on every execute.
+_INSERT_EVENT = EVENT_TABLE.insert()
+_INSERT_SESSION = SESSION_TABLE.insert()
+_INSERT_PLAY = PLAY_TABLE.insert()
+_INSERT_SCROBBLE = SCROBBLE_TABLE.insert()
 _LATEST_PLAY = core_select(func.max(_P.watched_at)).where(_P.item_key == bindparam("b_item_key"))
 _LATEST_PLAY_OF_USER = _LATEST_PLAY.where(_P.user_id == bindparam("b_user_id"))
 _LATEST_PLAY_OF_IDENTITY = _LATEST_PLAY.where(
@@ -65,7 +72,8 @@ _LIVE_OF_SESSION = core_select(_O.id, _O.user_id).where(
     _O.session_key == bindparam("b_session_key"),
     _O.status == "pending",
     _O.completion.is_(False),
-    _O.action.in_(("scrobble_start", "scrobble_pause")),
+    # Two equalities, not IN (...): a literal IN list is re-rendered at every execution.
+    or_(_O.action == "scrobble_start", _O.action == "scrobble_pause"),
 )
 _SUPERSEDE = (
     SCROBBLE_TABLE.update()
@@ -125,16 +133,25 @@ def list_rejected(
 # ---------------------------------------------------------------- events
 
 
-def find_duplicate(
-    conn: Connection, *, body_hash: str, since: datetime
-) -> Row[Any, Any, Any] | None:
-    """The first event (``id``, ``kind``, ``user_id``) with this body hash since ``since``."""
-    return conn.execute(_FIND_DUPLICATE, {"b_hash": body_hash, "b_since": since}).first()
+def find_duplicates(
+    conn: Connection, *, body_hashes: Sequence[str], since: datetime
+) -> dict[str, tuple[int, str, str | None, datetime]]:
+    """For each of ``body_hashes`` seen since ``since``: its first event's ``id``, ``kind``,
+    ``user_id`` and ``received_at`` (one query for a whole group-commit batch)."""
+    found: dict[str, tuple[int, str, str | None, datetime]] = {}
+    if not body_hashes:
+        return found
+    rows = conn.execute(_FIND_DUPLICATES, {"b_hashes": sorted(set(body_hashes)), "b_since": since})
+    for row in rows:
+        received_at = as_utc(row.received_at)
+        if row.body_hash not in found and received_at is not None:
+            found[row.body_hash] = (int(row.id), str(row.kind), row.user_id, received_at)
+    return found
 
 
 def insert_event(conn: Connection, values: Mapping[str, Any]) -> int:
     """Insert a :class:`WebhookEvent` row; returns its id."""
-    key = conn.execute(EVENT_TABLE.insert(), dict(values)).inserted_primary_key
+    key = conn.execute(_INSERT_EVENT, dict(values)).inserted_primary_key
     assert key is not None
     return int(key[0])
 
@@ -167,7 +184,7 @@ def save_session(
     if exists:
         conn.execute(_SESSION_UPDATE, {"b_owner": owner, "b_session_key": session_key, **values})
     else:
-        conn.execute(SESSION_TABLE.insert(), {"owner": owner, "session_key": session_key, **values})
+        conn.execute(_INSERT_SESSION, {"owner": owner, "session_key": session_key, **values})
 
 
 def latest_play_at(
@@ -274,7 +291,7 @@ def supersede_live(conn: Connection, *, user_id: str, session_key: str, note: st
 
 def insert_play(conn: Connection, values: Mapping[str, Any]) -> int:
     """Insert a ledger :class:`Play`; returns its id."""
-    key = conn.execute(PLAY_TABLE.insert(), dict(values)).inserted_primary_key
+    key = conn.execute(_INSERT_PLAY, dict(values)).inserted_primary_key
     assert key is not None
     return int(key[0])
 
@@ -282,7 +299,7 @@ def insert_play(conn: Connection, values: Mapping[str, Any]) -> int:
 def insert_scrobbles(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
     """Insert outbox rows (:class:`Scrobble`), in order."""
     for values in rows:
-        conn.execute(SCROBBLE_TABLE.insert(), dict(values))
+        conn.execute(_INSERT_SCROBBLE, dict(values))
 
 
 def next_pending(session: Session, *, user_id: str) -> Scrobble | None:
