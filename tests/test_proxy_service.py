@@ -43,10 +43,14 @@ def test_every_call_of_the_service_goes_through_the_proxy(
     fake_trakt: FakeTraktServer,
     microsocks: int,  # type: ignore[no-untyped-def]
 ) -> None:
-    # The service names Trakt "localhost": only the proxy resolves it (socks5h).
+    # The service names Trakt's API host "localhost": only the proxy resolves it (socks5h).
+    # OAuth answers only on the auth host, here the fake's IP (as in tests/trakt).
     url = fake_trakt.url.replace("127.0.0.1", "localhost")
+    fake_trakt.state.auth_hostnames = {"127.0.0.1"}
     env = fake_trakt.service_env(
-        TRAKT_API_URL=url, TRAKT_AUTH_URL=url, TRAKT_PROXY=f"socks5h://127.0.0.1:{microsocks}"
+        TRAKT_API_URL=url,
+        TRAKT_AUTH_URL=fake_trakt.url,
+        TRAKT_PROXY=f"socks5h://127.0.0.1:{microsocks}",
     )
     service: Service = service_factory(env)
     user = connect_user(service, fake_trakt, "Jo", "jo_t")
