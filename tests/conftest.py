@@ -116,7 +116,8 @@ def _wait_healthy(service: Service) -> bool:
     Tests run in parallel, so a port found free can be taken by another test's service before
     ours binds it: a /healthz answer only counts once our own log says uvicorn listens there.
     """
-    listening = f"Uvicorn running on {service.url}"
+    # uvicorn names the address it bound (0.0.0.0 when listening on all): match on the port
+    listening = f":{service.url.rsplit(':', 1)[1]} (Press CTRL+C"
     deadline = time.monotonic() + STARTUP_TIMEOUT
     while time.monotonic() < deadline:
         if service.process.poll() is not None:
