@@ -205,6 +205,13 @@ class FakeTraktServer:
     url: str
     auth_url: str = ""
 
+    def __post_init__(self) -> None:
+        # Built around an existing server (benches): its auth host is the same listener by the
+        # name `AUTH_HOSTNAME`, since the fake serves OAuth only there by default.
+        if not self.auth_url:
+            self.auth_url = self.url.replace("127.0.0.1", AUTH_HOSTNAME)
+            self.state.auth_hostnames.add(AUTH_HOSTNAME)
+
     def service_env(self, **extra: str) -> dict[str, str]:
         """Environment that points the service at this fake with its app credentials.
 
@@ -214,7 +221,7 @@ class FakeTraktServer:
         """
         env = {
             "TRAKT_API_URL": self.url,
-            "TRAKT_AUTH_URL": self.auth_url or self.url,
+            "TRAKT_AUTH_URL": self.auth_url,
             "TRAKT_CLIENT_ID": self.state.client_id,
             "TRAKT_CLIENT_SECRET": self.state.client_secret,
             "TRAKT_PLUGIN_API_TOKEN": API_TOKEN,
@@ -243,7 +250,7 @@ def serve_fake(state: Any) -> Iterator[FakeTraktServer]:
     from tests.fake_trakt.server import serve_in_thread
 
     with serve_in_thread(state) as url:
-        yield FakeTraktServer(state, url, url.replace("127.0.0.1", AUTH_HOSTNAME))
+        yield FakeTraktServer(state, url)
 
 
 @pytest.fixture
