@@ -28,7 +28,11 @@ def test_odd_cursors_dates_and_times_answer_4xx(service: Service) -> None:
             "watched_at": year_one,
         }
         added = api.post(f"/api/v1/users/{user['id']}/history", json={"plays": [play]})
-        assert 400 <= added.status_code < 500 or added.json()["rejected"], added.text
+        # a batch answers per play (SPEC §9.1): this one is rejected with its reason
+        assert added.status_code == 200, added.text
+        (rejected,) = added.json()["rejected"]
+        assert rejected["index"] == 0 and "date out of range" in rejected["error"]
+        assert added.json()["added"] == 0
 
     hook = f"{service.url}/webhooks/revenge?token={WEBHOOK_TOKEN}"
     body = {

@@ -38,12 +38,13 @@ def test_health_and_metrics(service: Service) -> None:
 
 def test_dashboard_needs_login_and_first_visit_goes_to_setup(service: Service) -> None:
     first = httpx.get(f"{service.url}/", follow_redirects=False)
-    assert first.status_code in (302, 307)
+    assert first.status_code == 307
     assert first.headers["location"].endswith("/login")
     login = httpx.get(f"{service.url}/login", follow_redirects=False)
     assert login.headers["location"].endswith("/setup")
     for page in ("/users", "/settings"):
-        assert httpx.get(f"{service.url}{page}", follow_redirects=False).status_code in (302, 307)
+        answer = httpx.get(f"{service.url}{page}", follow_redirects=False)
+        assert answer.status_code == 307 and answer.headers["location"].endswith("/login")
 
 
 def test_users_and_identities_crud(service: Service) -> None:
