@@ -97,6 +97,15 @@ def test_oauth_sent_to_the_api_host_alone_fails_visibly(
     ]
 
 
+def _ann_connected(
+    service_factory: Callable[..., Service], fake_trakt: FakeTraktServer
+) -> tuple[Service, Rig, str]:
+    """A service with fast writes and Ann connected (webhooks as "ann" on Revenge)."""
+    service = service_factory(sync_env(fake_trakt, **FAST_ENV))
+    rig = Rig(service, fake_trakt)
+    return service, rig, rig.user("Ann", {"revenge": "ann"}, "ann_t")
+
+
 # ---------------------------------------------------------------- token rotation
 
 
@@ -104,9 +113,7 @@ def test_expired_token_is_refreshed_once_while_a_scrobble_and_a_sync_both_need_i
     service_factory: Callable[..., Service], fake_trakt: FakeTraktServer
 ) -> None:
     fake = fake_trakt.state
-    service = service_factory(sync_env(fake_trakt, **FAST_ENV))
-    rig = Rig(service, fake_trakt)
-    ann = rig.user("Ann", {"revenge": "ann"}, "ann_t")
+    service, rig, ann = _ann_connected(service_factory, fake_trakt)
     world = SyncWorld(service, fake_trakt, ann, "ann_t")
     fake.expire_tokens("ann_t")  # Trakt says 401; the service thinks the token is good
     fake.refresh_delay = 0.3  # calls pile up behind the refresh
@@ -136,9 +143,7 @@ def test_locked_account_kills_the_row_with_the_reason_and_fails_the_sync(
     service_factory: Callable[..., Service], fake_trakt: FakeTraktServer
 ) -> None:
     fake = fake_trakt.state
-    service = service_factory(sync_env(fake_trakt, **FAST_ENV))
-    rig = Rig(service, fake_trakt)
-    ann = rig.user("Ann", {"revenge": "ann"}, "ann_t")
+    service, rig, ann = _ann_connected(service_factory, fake_trakt)
     fake.lock_account("ann_t")
     rig.deliver("revenge", revenge("stop", "ann", MATRIX_MEDIA, 95))
     row = _stop_row(rig, ann)
@@ -172,9 +177,7 @@ def test_over_the_history_limit_a_late_play_is_dead_and_an_export_names_the_limi
     service_factory: Callable[..., Service], fake_trakt: FakeTraktServer
 ) -> None:
     fake = fake_trakt.state
-    service = service_factory(sync_env(fake_trakt, **FAST_ENV))
-    rig = Rig(service, fake_trakt)
-    ann = rig.user("Ann", {"revenge": "ann"}, "ann_t")
+    service, rig, ann = _ann_connected(service_factory, fake_trakt)
     fake.set_over_limit("ann_t", "history")
     late = (datetime.now(UTC) - timedelta(minutes=20)).isoformat()
     rig.deliver("revenge", revenge("stop", "ann", MATRIX_MEDIA, 95, occurred_at=late))
