@@ -27,8 +27,8 @@ from tests.scrobble.test_chaos import (
     USERS,
     Playback,
     _catalogue,
-    _events,
     _ids,
+    _interleaved,
 )
 from tests.webhooks.harness import Rig
 
@@ -49,11 +49,7 @@ def run_chaos(pair: Pair, playbacks_total: int, seed: int) -> None:
         Playback(k % USERS, rng.choice(SOURCES), items[k // USERS], rng.random() < 0.8, f"s{k}")
         for k in range(playbacks_total)
     ]
-    queues = [list(_events(p)) for p in playbacks]
-    order: list[int] = []
-    for index, queue in enumerate(queues):
-        order += [index] * len(queue)
-    rng.shuffle(order)
+    queues, order = _interleaved(playbacks, rng)
     # Each process is killed once: the first a third of the way in, the second at two thirds.
     kill_points = {len(order) // 3: 0, 2 * len(order) // 3: 1}
     for step, index in enumerate(order):

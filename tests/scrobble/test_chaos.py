@@ -89,6 +89,16 @@ def _ids(k: int) -> dict[str, str]:
     }
 
 
+def _interleaved(
+    playbacks: list[Playback], rng: random.Random
+) -> tuple[list[list[tuple[str, Body]]], list[int]]:
+    """Each playback's events in order, playbacks mixed: (queues, playback index per step)."""
+    queues = [list(_events(p)) for p in playbacks]
+    order = [index for index, queue in enumerate(queues) for _ in queue]
+    rng.shuffle(order)
+    return queues, order
+
+
 def _events(p: Playback) -> list[tuple[str, Body]]:
     ids = _ids(p.user)
     who = ids[p.source]
@@ -169,12 +179,7 @@ def run_chaos(rig: Rig, playbacks_total: int, kills: int, seed: int) -> None:
         Playback(k % USERS, rng.choice(SOURCES), items[k // USERS], rng.random() < 0.8, f"s{k}")
         for k in range(playbacks_total)
     ]
-    # Interleave: every playback's events in order, playbacks mixed with each other.
-    queues = [list(_events(p)) for p in playbacks]
-    order: list[int] = []
-    for index, queue in enumerate(queues):
-        order += [index] * len(queue)
-    rng.shuffle(order)
+    queues, order = _interleaved(playbacks, rng)
     kill_points = {len(order) * (n + 1) // (kills + 1) for n in range(kills)}
     restarted = 0
     for step, index in enumerate(order):

@@ -93,7 +93,8 @@ async def test_calls_in_flight_with_the_rotated_token_share_the_one_refresh(
     user = connect(fake, client, clock)
     fake.latency = 0.3  # these ten are in flight with the old token ...
     slow = [asyncio.create_task(client.user_settings(user)) for _ in range(10)]
-    await asyncio.sleep(0.05)
+    while len(fake.requests_to("/users/settings")) < 10:  # all ten reached Trakt: in flight
+        await asyncio.sleep(0)
     fake.latency = 0.0  # ... while another call's 401 rotates the pair
     fake.fail_next(1, 401, path="/sync/last_activities")
     await client.last_activities(user)
