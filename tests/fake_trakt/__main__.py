@@ -1,4 +1,5 @@
-"""`python -m tests.fake_trakt --port N`: a fake Trakt on 127.0.0.1 for manual poking."""
+"""`python -m tests.fake_trakt --port N`: a fake Trakt on 127.0.0.1 for manual poking (API at
+http://127.0.0.1:N, OAuth at http://localhost:N)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,9 @@ def main() -> None:
     args = parser.parse_args()
     fake = FakeTrakt()
     fake.api_hostnames.add(args.host)
+    # OAuth answers only on the auth host, as Trakt documents: point TRAKT_AUTH_URL at
+    # http://localhost:<port> and TRAKT_API_URL at http://<host>:<port>.
+    fake.auth_hostnames.add("localhost")
     token = fake.issue_tokens(args.user)
     print(f"client_id={fake.client_id}")
     print(f"client_secret={fake.client_secret}")
