@@ -155,18 +155,21 @@ def pg_database(pg_cluster: pg.Cluster) -> str:
 
 
 @pytest.fixture
+def service_databases(tmp_path: Path, request: pytest.FixtureRequest) -> pg.ServiceDatabases:
+    """The store of each data dir ``tmp_path / name`` (tests/pg.py): its SQLite file, or with
+    TRAKT_PLUGIN_TEST_DB=postgres a fresh PostgreSQL database per name."""
+    return pg.ServiceDatabases(tmp_path, lambda: request.getfixturevalue("pg_cluster"))
+
+
+@pytest.fixture
 def service_factory(
-    tmp_path: Path, request: pytest.FixtureRequest
+    tmp_path: Path, service_databases: pg.ServiceDatabases
 ) -> Iterator[Callable[..., Service]]:
     started: list[Service] = []
-    # With TRAKT_PLUGIN_TEST_DB=postgres each data dir gets its own fresh PostgreSQL database.
-    databases: dict[str, str] = {}
 
     def factory(env: Mapping[str, str] | None = None, name: str = "data") -> Service:
-        if pg.wanted() and "TRAKT_PLUGIN_DATABASE_URL" not in (env or {}):
-            if name not in databases:
-                databases[name] = request.getfixturevalue("pg_cluster").new_database()
-            env = {**(env or {}), "TRAKT_PLUGIN_DATABASE_URL": databases[name]}
+        if "TRAKT_PLUGIN_DATABASE_URL" not in (env or {}):
+            env = {**(env or {}), **service_databases.env(name)}
         service = start_service(tmp_path / name, env)
         started.append(service)
         return service

@@ -22,9 +22,9 @@ import shutil
 import subprocess
 import tempfile
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import sqlalchemy as sa
 
@@ -193,6 +193,42 @@ def remove_cluster(cluster: Cluster) -> None:
 
 
 # ---------------------------------------------------------------- a service's own store
+#
+# Tests read and write a service's store only through these, so they run on both engines: SQL as
+# text (portable SQL; quote "user") or, where values have a column type (datetimes), SQLAlchemy
+# statements built on the product's tables, which store each value as the product would.
+
+Statement = str | sa.Executable
+
+
+class ServiceDatabases:
+    """The store of each data dir of one test (``tmp_path / name``): its SQLite file, or with
+    ``TRAKT_PLUGIN_TEST_DB=postgres`` a fresh PostgreSQL database per name, made on first use.
+
+    ``service_factory`` starts services with :meth:`env`; a test that prepares a store before
+    the service starts (an older schema, a setting saved by an older version) asks for its
+    :meth:`url` first, with ``migrated=False`` for an empty database."""
+
+    def __init__(self, root: Path, cluster: Callable[[], Cluster]) -> None:
+        self.root = root
+        self._cluster = cluster
+        self._urls: dict[str, str] = {}
+
+    def url(self, name: str = "data", *, migrated: bool = True) -> str:
+        if not wanted():
+            return f"sqlite:///{self.root / name / 'trakt-plugin.db'}"
+        if name not in self._urls:
+            self._urls[name] = self._cluster().new_database(migrated=migrated)
+        return self._urls[name]
+
+    def env(self, name: str = "data") -> dict[str, str]:
+        """What a service of this data dir needs in its environment to use its store."""
+        return {"TRAKT_PLUGIN_DATABASE_URL": self.url(name)} if wanted() else {}
+
+
+class HasStore(Protocol):
+    env: Mapping[str, str]
+    data_dir: Path
 
 
 def service_database_url(env: Mapping[str, str], data_dir: Path) -> str:
@@ -200,23 +236,53 @@ def service_database_url(env: Mapping[str, str], data_dir: Path) -> str:
     return env.get("TRAKT_PLUGIN_DATABASE_URL") or f"sqlite:///{data_dir / 'trakt-plugin.db'}"
 
 
-def query(url: str, sql: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
-    """Rows of ``sql`` (named ``:params``) on the database at ``url``, as dicts."""
-    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+def store_url(service: HasStore) -> str:
+    """The database of a running (or stopped) service."""
+    return service_database_url(service.env, service.data_dir)
+
+
+def _engine(url: str) -> sa.Engine:
+    if url.startswith("postgresql"):
+        # As the product's sessions: naive timestamps are UTC (store/engine.py).
+        return sa.create_engine(
+            url, poolclass=sa.pool.NullPool, connect_args={"options": "-c timezone=UTC"}
+        )
+    # The service may be writing at the same time (WAL): wait for its write lock.
+    return sa.create_engine(url, poolclass=sa.pool.NullPool, connect_args={"timeout": 10})
+
+
+def _run(conn: sa.Connection, statement: Statement, params: Mapping[str, Any] | None) -> Any:
+    if isinstance(statement, str):
+        statement = sa.text(statement)
+    return conn.execute(statement, dict(params) if params else None)
+
+
+def query(
+    url: str, statement: Statement, params: Mapping[str, Any] | None = None
+) -> list[dict[str, Any]]:
+    """Rows of ``statement`` (SQL with named ``:params``, or a SQLAlchemy statement) on the
+    database at ``url``, as dicts."""
+    engine = _engine(url)
     try:
         with engine.begin() as conn:
-            result = conn.execute(sa.text(sql), dict(params or {}))
+            result = _run(conn, statement, params)
             return [dict(row) for row in result.mappings()] if result.returns_rows else []
     finally:
         engine.dispose()
 
 
-def execute(url: str, statements: Sequence[tuple[str, Mapping[str, Any]]]) -> None:
-    """Run ``statements`` in one transaction on the database at ``url``."""
-    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+def execute(
+    url: str, statements: Sequence[Statement | tuple[Statement, Mapping[str, Any]]]
+) -> list[int]:
+    """Run ``statements`` (each alone or with its params) in one transaction on the database at
+    ``url``; the rows each changed."""
+    engine = _engine(url)
     try:
         with engine.begin() as conn:
-            for sql, params in statements:
-                conn.execute(sa.text(sql), dict(params))
+            changed = []
+            for item in statements:
+                statement, params = item if isinstance(item, tuple) else (item, None)
+                changed.append(_run(conn, statement, params).rowcount)
+            return changed
     finally:
         engine.dispose()

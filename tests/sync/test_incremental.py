@@ -7,10 +7,10 @@ Scaled down: 2,000 plays (8 pages). `bench/sync.py` runs the same with 100,000.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
+from tests import pg
 from tests.conftest import wait_until
 from tests.fake_trakt.state import FakeTrakt
 from tests.sync.conftest import (
@@ -36,16 +36,20 @@ def _history_pages(fake: FakeTrakt) -> list[int]:
 
 def _age_full_read(world: SyncWorld, by: timedelta) -> None:
     """Move the time of the last full read back (as if ``by`` had passed since)."""
-    with sqlite3.connect(world.service.data_dir / "trakt-plugin.db") as db:
-        (marker,) = db.execute(
-            "SELECT marker FROM syncmarker WHERE user_id = ? AND kind = 'history_full'",
-            (world.user_id,),
-        ).fetchone()
-        when = datetime.fromisoformat(marker.replace("Z", "+00:00")) - by
-        db.execute(
-            "UPDATE syncmarker SET marker = ? WHERE user_id = ? AND kind = 'history_full'",
-            (when.astimezone(UTC).isoformat(), world.user_id),
-        )
+    url = pg.store_url(world.service)
+    mine = "user_id = :u AND kind = 'history_full'"
+    (row,) = pg.query(url, f"SELECT marker FROM syncmarker WHERE {mine}", {"u": world.user_id})
+    when = datetime.fromisoformat(row["marker"].replace("Z", "+00:00")) - by
+    (changed,) = pg.execute(
+        url,
+        [
+            (
+                f"UPDATE syncmarker SET marker = :m WHERE {mine}",
+                {"m": when.astimezone(UTC).isoformat(), "u": world.user_id},
+            )
+        ],
+    )
+    assert changed == 1
 
 
 def test_our_own_scrobbles_cost_no_history_re_read(world: SyncWorld) -> None:
