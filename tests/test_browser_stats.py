@@ -4,11 +4,7 @@ with no sideways scrolling on the phone and no console errors."""
 
 from __future__ import annotations
 
-import json
-import sqlite3
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
-from typing import Any
 
 import pytest
 from selenium.webdriver.common.by import By
@@ -17,6 +13,7 @@ from selenium.webdriver.support.wait import WebDriverWait
 
 from tests.browser import chromium, click, type_into, wait_for, wait_for_path, wait_for_text
 from tests.conftest import FakeTraktServer, Service, connect_user
+from tests.enrich.ledger import seed_plays
 from tests.sync.conftest import sync_env
 
 pytestmark = pytest.mark.browser
@@ -26,25 +23,19 @@ SHOW = {"title": "Breaking Bad", "year": 2008, "ids": {"trakt": 1388, "tvdb": 81
 MOVIE = {"title": "The Matrix", "year": 1999, "ids": {"trakt": 481, "imdb": "tt0133093"}}
 
 
-def _seed(data_dir: Path, user_id: str, now: datetime) -> None:
+def _seed(service: Service, user_id: str, now: datetime) -> None:
     """Plays 2 days, 100 days and 3 years ago (one per range boundary)."""
     pilot = {"season": 1, "number": 1, "title": "Pilot", "ids": {"trakt": 73482}}
     episode = {"type": "episode", "show": SHOW, "episode": pilot}
-    plays: list[tuple[dict[str, Any], datetime, str, int]] = [
-        (episode, now - timedelta(days=2), "plex", 47),
-        (episode, now - timedelta(days=100), "jellyfin", 47),
-        ({"type": "movie", "movie": MOVIE}, now - timedelta(days=3 * 365), "plex", 136),
-    ]
-    with sqlite3.connect(data_dir / "trakt-plugin.db", timeout=10) as db:
-        db.executemany(
-            "INSERT INTO play (user_id, item, item_key, watched_at, source, runtime, created_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [
-                (user_id, json.dumps(item), f"seed:{n}", at.strftime("%Y-%m-%d %H:%M:%S.%f"),
-                 source, runtime, at.strftime("%Y-%m-%d %H:%M:%S.%f"))
-                for n, (item, at, source, runtime) in enumerate(plays)
-            ],
-        )  # fmt: skip
+    seed_plays(
+        service,
+        user_id,
+        [
+            (episode, now - timedelta(days=2), "plex", 47),
+            (episode, now - timedelta(days=100), "jellyfin", 47),
+            ({"type": "movie", "movie": MOVIE}, now - timedelta(days=3 * 365), "plex", 136),
+        ],
+    )
 
 
 def _svg_text(driver: WebDriver, test_id: str) -> str:
@@ -85,7 +76,7 @@ def test_stats_range_changes_buckets(
         bad = api.get(f"/api/v1/users/{user['id']}/stats", params={"range": "7d"})
     assert bad.status_code == 422 and bad.json()["field"] == "range"
     now = datetime.now(UTC)
-    _seed(service.data_dir, user["id"], now)
+    _seed(service, user["id"], now)
     today = now.date()
     first_day = (today - timedelta(days=29)).isoformat()
     oldest_month = (now - timedelta(days=3 * 365)).strftime("%Y-%m")

@@ -1,5 +1,6 @@
 """In-process harness: the real /api/v1 app (composition root's build_api) over ASGITransport,
-a real SQLite file, and the fake Trakt on loopback."""
+a real store (its SQLite file, or PostgreSQL with TRAKT_PLUGIN_TEST_DB=postgres), and the fake
+Trakt on loopback."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 
+from tests import pg
 from tests.conftest import API_TOKEN, FakeTraktServer, base_env
 from tests.fake_trakt.state import FakeTrakt
 from trakt_plugin.app import build_api, install_services
@@ -85,14 +87,18 @@ HarnessFactory = Callable[..., AbstractAsyncContextManager[Harness]]
 
 
 @pytest.fixture
-def harness(tmp_path: Path, fake_trakt: FakeTraktServer) -> HarnessFactory:
+def harness(
+    tmp_path: Path, fake_trakt: FakeTraktServer, service_databases: pg.ServiceDatabases
+) -> HarnessFactory:
     """``async with harness(**env) as h:`` — env keys like ``TRAKT_PLUGIN_METADATA__…``."""
     counter = iter(range(1000))
 
     @asynccontextmanager
     async def start(**env: str) -> AsyncIterator[Harness]:
-        data_dir = tmp_path / f"data-{next(counter)}"
-        ctx = build_context(base_env(data_dir, **fake_trakt.service_env(**env)))
+        name = f"data-{next(counter)}"
+        # The store on either engine (TRAKT_PLUGIN_TEST_DB), as the service tests' stores.
+        env = {**service_databases.env(name), **fake_trakt.service_env(**env)}
+        ctx = build_context(base_env(tmp_path / name, **env))
         install_services(ctx)
         root = Starlette()
         root.mount("/api/v1", build_api(ctx))  # where the service mounts it

@@ -1,38 +1,52 @@
-"""Seeding the play ledger of a running service straight into its SQLite file."""
+"""Seeding the play ledger of a running service straight into its store (either engine)."""
 
 from __future__ import annotations
 
 import json
-import sqlite3
-from pathlib import Path
+from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
+
+import sqlalchemy as sa
+
+from tests import pg
+from trakt_plugin.store.models import Play
 
 BREAKING_BAD = {"title": "Breaking Bad", "year": 2008, "ids": {"trakt": 1388, "tvdb": 81189}}
 MATRIX = {"title": "The Matrix", "year": 1999, "ids": {"trakt": 481, "imdb": "tt0133093"}}
-# (item, watched_at in UTC as SQLAlchemy stores it on SQLite, source, runtime in minutes)
-SAMPLE_PLAYS: list[tuple[dict[str, Any], str, str, int]] = [
-    ({"type": "movie", "movie": MATRIX}, "2026-11-23 21:00:00.000000", "plex", 136),
+# (item, watched_at, source, runtime in minutes)
+SAMPLE_PLAYS: list[tuple[dict[str, Any], datetime, str, int]] = [
+    ({"type": "movie", "movie": MATRIX}, datetime(2026, 11, 23, 21, tzinfo=UTC), "plex", 136),
     (
         {"type": "episode", "show": BREAKING_BAD,
          "episode": {"season": 1, "number": 1, "title": "Pilot", "ids": {"trakt": 73482}}},
-        "2026-11-24 20:00:00.000000", "jellyfin", 47,
+        datetime(2026, 11, 24, 20, tzinfo=UTC), "jellyfin", 47,
     ),
     (
         {"type": "episode", "show": BREAKING_BAD,
          "episode": {"season": 1, "number": 2, "title": "Cat's", "ids": {"trakt": 73483}}},
-        "2026-12-01 20:00:00.000000", "plex", 48,
+        datetime(2026, 12, 1, 20, tzinfo=UTC), "plex", 48,
     ),
 ]  # fmt: skip
 
 
-def seed_plays(data_dir: Path, user_id: str) -> None:
-    """Insert :data:`SAMPLE_PLAYS` for ``user_id`` (WAL lets the running service keep going)."""
-    with sqlite3.connect(data_dir / "trakt-plugin.db", timeout=10) as db:
-        db.executemany(
-            "INSERT INTO play (user_id, item, item_key, watched_at, source, runtime, created_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [
-                (user_id, json.dumps(item), f"seed:{n}", at, source, runtime, at)
-                for n, (item, at, source, runtime) in enumerate(SAMPLE_PLAYS)
-            ],
-        )
+def seed_plays(
+    service: pg.HasStore,
+    user_id: str,
+    plays: Sequence[tuple[dict[str, Any], datetime, str, int]] = SAMPLE_PLAYS,
+) -> None:
+    """Insert ``plays`` for ``user_id`` while the service runs (stored in UTC, as it stores
+    them; on SQLite WAL lets the service keep going)."""
+    rows = [
+        {
+            "user_id": user_id,
+            "item": json.dumps(item),
+            "item_key": f"seed:{n}",
+            "watched_at": at.astimezone(UTC),
+            "source": source,
+            "runtime": runtime,
+            "created_at": at.astimezone(UTC),
+        }
+        for n, (item, at, source, runtime) in enumerate(plays)
+    ]
+    pg.execute(pg.store_url(service), [(sa.insert(Play), row) for row in rows])

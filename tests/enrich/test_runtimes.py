@@ -3,10 +3,10 @@ metadata cache, else from a bounded number of Trakt lookups whose answers are ca
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from tests import pg
 from tests.enrich.conftest import Harness, HarnessFactory
 from trakt_plugin.enrich import enrichment
 from trakt_plugin.enrich.runtimes import fill_play_runtimes
@@ -50,10 +50,9 @@ def _seed(h: Harness) -> str:
 
 
 def _runtimes(h: Harness) -> dict[str, int | None]:
-    url = h.ctx.settings.effective_database_url.removeprefix("sqlite:///")
-    with sqlite3.connect(url) as db:
-        rows = db.execute("SELECT runtime FROM play ORDER BY watched_at").fetchall()
-    return {name: row[0] for (name, _), row in zip(PLAYS, rows, strict=True)}
+    url = h.ctx.settings.effective_database_url
+    rows = pg.query(url, "SELECT runtime FROM play ORDER BY watched_at")
+    return {name: row["runtime"] for (name, _), row in zip(PLAYS, rows, strict=True)}
 
 
 def _lookup_paths(h: Harness, since: int) -> list[str]:

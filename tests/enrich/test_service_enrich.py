@@ -19,7 +19,7 @@ def test_enrichment_through_the_running_service(
     user = connect_user(service, fake_trakt, "Lea", "lea_t", vip=True)
     # Connecting reads the profile (VIP) and imports the VIP features right away.
     wait_until(lambda: fake.requests_to("/recommendations/shows"), what="features imported")
-    seed_plays(service.data_dir, user["id"])
+    seed_plays(service, user["id"])
     with service.api() as api:
         lists = wait_until(
             lambda: (
