@@ -10,17 +10,18 @@ connection never run at once).
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+import sqlalchemy as sa
 
+from tests import pg
 from tests.conftest import API_TOKEN, FakeTraktServer, Service, connect_user
 from tests.fake_trakt import FakeTrakt
+from trakt_plugin.store.models import TraktConnection
 
 CALLS = 20
 # A slow refresh at the fake: every caller reaches its token source while the first refresh is
@@ -36,21 +37,16 @@ def refresh_requests(fake: FakeTrakt) -> list[Any]:
     ]
 
 
-def expire_in_store(data_dir: Path, user_id: str) -> None:
+def expire_in_store(service: Service, user_id: str) -> None:
     """Make the stored expiry past (the service was down longer than the token lived)."""
     created = datetime.now(UTC) - timedelta(days=8)
     expires = created + timedelta(days=7)
-    fmt = "%Y-%m-%d %H:%M:%S.%f"  # how SQLAlchemy writes DATETIME to SQLite
-    db = sqlite3.connect(data_dir / "trakt-plugin.db")
-    try:
-        with db:
-            changed = db.execute(
-                "UPDATE traktconnection SET token_created_at = ?, expires_at = ? WHERE user_id = ?",
-                (created.strftime(fmt), expires.strftime(fmt), user_id),
-            ).rowcount
-        assert changed == 1
-    finally:
-        db.close()
+    expire = (
+        sa.update(TraktConnection)
+        .where(TraktConnection.user_id == user_id)  # type: ignore[arg-type]
+        .values(token_created_at=created, expires_at=expires)
+    )
+    assert pg.execute(pg.store_url(service), [expire]) == [1]
 
 
 async def concurrent_calls(url: str, user_id: str) -> list[httpx.Response]:
@@ -76,7 +72,7 @@ def test_concurrent_calls_after_restart_refresh_once_and_stay_connected(
     fake = fake_trakt.state
     fake.expire_tokens("ivy_t")
     if expired == "in_store_too":
-        expire_in_store(service.data_dir, user["id"])
+        expire_in_store(service, user["id"])
     fake.refresh_delay = REFRESH_DELAY
     fake.clear_log()
 
