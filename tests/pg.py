@@ -154,6 +154,13 @@ class Cluster:
             conn.exec_driver_sql(f'CREATE DATABASE "{name}"{template}')
         return self.url(name)
 
+    def drop_database(self, url: str) -> None:
+        """Drop the database at ``url`` under whoever uses it (their connections end)."""
+        name = sa.engine.make_url(url).database
+        assert self._admin is not None and name and name != TEMPLATE
+        with self._admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE "{name}" WITH (FORCE)')
+
     def _create_template(self) -> None:
         from trakt_plugin.store.engine import make_engine, migrate
 
@@ -224,6 +231,16 @@ class ServiceDatabases:
     def env(self, name: str = "data") -> dict[str, str]:
         """What a service of this data dir needs in its environment to use its store."""
         return {"TRAKT_PLUGIN_DATABASE_URL": self.url(name)} if wanted() else {}
+
+    def lose(self, name: str = "data") -> None:
+        """Take the store away under its running service, as a failing disk would: the SQLite
+        files emptied, or the PostgreSQL database dropped with its connections."""
+        if wanted():
+            self._cluster().drop_database(self.url(name))
+            return
+        for file_name in ("trakt-plugin.db", "trakt-plugin.db-wal"):
+            with (self.root / name / file_name).open("r+b") as handle:
+                handle.truncate(0)
 
 
 class HasStore(Protocol):

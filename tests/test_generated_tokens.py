@@ -4,25 +4,19 @@ the store, and the same token keeps opening the API after a restart (SPEC ยง3, ย
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 
-from sqlmodel import Session, create_engine
-
+from tests import pg
 from tests.conftest import API_TOKEN, Service
 from trakt_plugin.crypto import SecretBox, generate_token, load_key_material
-from trakt_plugin.store import repo
 
 
-def _stored_token(data_dir: Path, name: str) -> str:
+def _stored_token(service: Service, name: str) -> str:
     """The generated token as the service stored it, decrypted with the data dir's key."""
-    engine = create_engine(f"sqlite:///{data_dir / 'trakt-plugin.db'}")
-    try:
-        with Session(engine) as session:
-            ciphertext = repo.get_secret(session, name=name)
-    finally:
-        engine.dispose()
-    assert ciphertext, f"no {name} in the store"
-    return SecretBox(load_key_material(None, data_dir)).decrypt(ciphertext)
+    rows = pg.query(
+        pg.store_url(service), "SELECT ciphertext FROM appsecret WHERE name = :n", {"n": name}
+    )
+    assert rows, f"no {name} in the store"
+    return SecretBox(load_key_material(None, service.data_dir)).decrypt(rows[0]["ciphertext"])
 
 
 def _status(service: Service, token: str) -> int:
@@ -35,7 +29,7 @@ def test_the_generated_api_token_opens_the_api_and_survives_a_restart(
 ) -> None:
     first = service_factory(name="gen")  # no TRAKT_PLUGIN_API_TOKEN: the service makes one
     assert "TRAKT_PLUGIN_API_TOKEN" not in first.env
-    token = _stored_token(first.data_dir, "api_token")
+    token = _stored_token(first, "api_token")
     assert len(token) >= 43  # 32 random bytes, URL-safe
     assert _status(first, token) == 200
     assert token not in first.log()  # shown masked in the dashboard, never logged
@@ -43,7 +37,7 @@ def test_the_generated_api_token_opens_the_api_and_survives_a_restart(
 
     again = service_factory(name="gen")  # same data dir, same (absent) setting
     assert again.data_dir == first.data_dir
-    assert _stored_token(again.data_dir, "api_token") == token
+    assert _stored_token(again, "api_token") == token
     assert _status(again, token) == 200
     assert _status(again, generate_token()) == 401
     assert _status(again, token[:-1] + ("A" if token[-1] != "A" else "B")) == 401

@@ -11,6 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests import pg
 from tests.browser import choose, chromium, click, type_into, wait_for, wait_for_text
 from tests.conftest import API_TOKEN, WEBHOOK_TOKEN, Service, base_env, wait_until
 from trakt_plugin.context import build_context
@@ -66,10 +67,12 @@ def test_a_bad_value_in_the_dashboard_is_refused_and_never_saved(
 
 
 def test_an_invalid_saved_value_from_an_older_version_is_ignored_with_a_warning(
-    service_factory: Callable[..., Service], tmp_path: Path
+    service_factory: Callable[..., Service],
+    service_databases: pg.ServiceDatabases,
+    tmp_path: Path,
 ) -> None:
     data_dir = tmp_path / "old"
-    ctx = build_context(base_env(data_dir))
+    ctx = build_context(base_env(data_dir, **service_databases.env("old")))
     with ctx.session() as session, session.begin():  # as an older version could have saved it
         repo.save_setting(session, key="scrobble_threshold", value=150)
         repo.save_setting(session, key="sync.sync_interval", value=7200)
@@ -120,11 +123,11 @@ def test_intervals_and_rate_limits_saved_in_the_dashboard_apply_at_once(
     assert health["rate"]["post_interval"] == 2.5
 
 
-def test_healthz_fails_when_the_database_cannot_be_read(service: Service) -> None:
+def test_healthz_fails_when_the_database_cannot_be_read(
+    service: Service, service_databases: pg.ServiceDatabases
+) -> None:
     assert httpx.get(f"{service.url}/healthz").status_code == 200
-    for name in ("trakt-plugin.db", "trakt-plugin.db-wal"):  # as a failing disk would
-        with (service.data_dir / name).open("r+b") as handle:
-            handle.truncate(0)
+    service_databases.lose(service.data_dir.name)
     answer = httpx.get(f"{service.url}/healthz")
     assert answer.status_code == 503
     assert answer.json()["db"] == "error"
