@@ -366,6 +366,43 @@ async def test_jellyfin_and_emby_servers_and_their_accounts(
     assert JELLYFIN_KEY not in (await api.client.get("/api/v1/servers")).text
 
 
+async def test_jellyfin_and_emby_wrong_key_and_stopped_server(
+    api: ApiRig, jellyfin: JellyfinRig, caplog: pytest.LogCaptureFixture
+) -> None:
+    """SPEC §12 for the API-key servers: a wrong key is 'unauthorized' with the reason, a
+    stopped server 'unreachable'; neither key reaches an answer or the log."""
+    caplog.set_level(logging.DEBUG)
+    wrong_key = "0123456789abcdef0123456789abcdef"
+    wrong = await _add(api, jellyfin.url, wrong_key, kind=jellyfin.kind, name="Wrong key")
+    assert wrong["state"] == "unauthorized"
+    assert "refused the token" in wrong["last_error"] and "401" in wrong["last_error"]
+    assert wrong["server_name"] is None
+
+    server = await _add(api, jellyfin.url, JELLYFIN_KEY, kind=jellyfin.kind, name="Den")
+    assert server["state"] == "ok"
+    jellyfin.server.stop()
+    down = await api.client.post(f"/api/v1/servers/{server['id']}/test")
+    assert down.status_code == 200
+    assert down.json()["state"] == "unreachable"
+    assert "cannot reach" in down.json()["last_error"]
+    added_down = await _add(api, jellyfin.url, JELLYFIN_KEY, kind=jellyfin.kind, name="Off")
+    assert added_down["state"] == "unreachable"
+    accounts = await api.client.get(f"/api/v1/servers/{server['id']}/accounts")
+    assert accounts.status_code == 502
+
+    answers = [
+        str(wrong),
+        str(server),
+        down.text,
+        str(added_down),
+        accounts.text,
+        (await api.client.get("/api/v1/servers")).text,
+    ]
+    for key in (wrong_key, JELLYFIN_KEY):
+        assert all(key not in text for text in answers)
+        assert key not in caplog.text
+
+
 async def test_the_wrong_kind_of_server_says_so(api: ApiRig, plex: PlexRig) -> None:
     """A Plex URL entered as Jellyfin (and the other way round) is not 'ok'."""
     as_jellyfin = await _add(api, plex.url, plex.fake.owner_token, kind="jellyfin")
