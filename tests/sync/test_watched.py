@@ -133,9 +133,7 @@ def plex_world(world: SyncWorld) -> Iterator[ServerWorld]:
         show = fake.add_show(shows, "Watched Show", year=2010, ids=show_ids)
         for item in episodes:
             ids = {"tvdb": item.ids["tvdb"], "tmdb": item.ids["tmdb"], "imdb": item.ids["imdb"]}
-            sw.episodes.append(
-                Pair(item, fake.add_episode(show, 1, item.number or 0, ids=ids))
-            )
+            sw.episodes.append(Pair(item, fake.add_episode(show, 1, item.number or 0, ids=ids)))
         fake.add_movie(section, "Home Video", agent="none", guid="local://9")  # no ids
         yield sw
     finally:
@@ -228,6 +226,43 @@ def test_a_play_already_in_the_ledger_is_not_exported_again(plex_world: ServerWo
     assert not sw.trakt_plays(m0)  # the ledger's own play goes out with the history export
 
 
+def test_a_play_scrobbled_live_is_not_added_again(plex_world: ServerWorld) -> None:
+    """A playback scrobbled live through the webhook, then seen watched on the server: the
+    export adds nothing (Trakt already has that play)."""
+    sw, plex, trakt = plex_world, plex_world.fake, plex_world.trakt
+    sw.add_server()
+    sw.link("plex", "olivia")
+    m0 = sw.movies[0]
+    media = payloads.Media(
+        "movie", m0.trakt.title, m0.trakt.year, m0.trakt.ids["imdb"],
+        local_id=str(m0.server.rating_key),
+    )  # fmt: skip
+    for event, progress in (("start", 0), ("stop", 95)):
+        body = payloads.plex(event, "olivia", media, progress, server=plex.machine_identifier)
+        answer = httpx.post(
+            f"{sw.world.service.url}/webhooks/plex",
+            content=body.content,
+            headers={"Content-Type": body.content_type},
+            params={"token": WEBHOOK_TOKEN},
+            timeout=20,
+        )
+        assert answer.status_code == 202, answer.text
+    wait_until(lambda: len(sw.trakt_plays(m0)) == 1, timeout=30, what="the live play on Trakt")
+    wait_until(
+        lambda: any(p["trakt_history_id"] for p in sw.world.ledger()),
+        timeout=30,
+        what="the scrobble's history id in the ledger",
+    )
+    plex.add_play(plex.owner, m0.server, int(trakt.clock()))  # the server saw it end too
+
+    run = sw.sync("export")
+
+    assert run["status"] == "succeeded", run
+    assert run["counts"]["added"] == 0 and run["counts"]["already"] == 1, run["counts"]
+    assert len(sw.trakt_plays(m0)) == 1
+    assert len(trakt.requests_to("/sync/history", "POST")) == 0
+
+
 def test_jellyfin_export_times_the_play_at_the_end_of_the_last_playback(
     jellyfin_world: ServerWorld,
 ) -> None:
@@ -294,6 +329,7 @@ def test_plex_account_without_its_token_is_not_writable(plex_world: ServerWorld)
     assert ("mark", "not_writable", sw.movies[0].trakt.title) in _outcomes(run)
     assert run["counts"]["not_writable"] == 1
     assert plex.watched_keys(kid) == set()
+    assert plex.watched_keys(plex.owner) == set()  # nor marked for the account that could be
     assert not [r for r in plex.requests if r.is_write]
 
 
@@ -302,6 +338,7 @@ def test_plex_account_without_its_token_is_not_writable(plex_world: ServerWorld)
 
 def test_bidirectional_dry_run_then_run_then_undo(plex_world: ServerWorld) -> None:
     sw, plex, trakt = plex_world, plex_world.fake, plex_world.trakt
+    kid = plex.add_account("kid")  # writable (own token), not linked: never touched
     sw.add_server()
     sw.link("plex", "olivia")
     now = int(trakt.clock())
@@ -327,6 +364,7 @@ def test_bidirectional_dry_run_then_run_then_undo(plex_world: ServerWorld) -> No
     on_trakt = {p.item.ids["trakt"] for p in trakt.history("ann")}
     assert watched_keys == {m0.server.rating_key, m1.server.rating_key, m2.server.rating_key}
     assert on_trakt == {m0.trakt.ids["trakt"], m1.trakt.ids["trakt"], m2.trakt.ids["trakt"]}
+    assert plex.watched_keys(kid) == set()
 
     undo = sw.undo(run["id"])
     assert undo["status"] == "succeeded", undo
@@ -441,3 +479,49 @@ def test_an_account_linked_from_the_server_owns_its_webhooks(plex_world: ServerW
     assert answer.status_code == 202, answer.text
     assert answer.json()["user_id"] == sw.world.user_id
     assert sw.token not in sw.world.service.log()
+
+
+def test_jellyfin_and_emby_accounts_linked_from_the_server_own_their_webhooks(
+    jellyfin_world: ServerWorld,
+) -> None:
+    """Two users on the server, each linked from the accounts list to a different person: each
+    user's webhooks belong to that person (SPEC §12 Accounts, §4)."""
+    sw, jf = jellyfin_world, jellyfin_world.fake
+    alice, bob = jf.add_user("alice"), jf.add_user("bob")
+    sw.add_server()
+    with sw.world.api() as api:
+        ben = api.post("/api/v1/users", json={"display_name": "Ben"}).json()["id"]
+        accounts = {
+            a["name"]: a
+            for a in api.get(f"/api/v1/servers/{sw.server_id}/accounts").json()["items"]
+        }
+        assert set(accounts) == {"alice", "bob"}
+        for name, person in (("alice", sw.world.user_id), ("bob", ben)):
+            linked = api.post(f"/api/v1/users/{person}/identities",
+                              json=accounts[name]["identity"])  # fmt: skip
+            assert linked.status_code == 201, linked.text
+        accounts = {
+            a["name"]: a
+            for a in api.get(f"/api/v1/servers/{sw.server_id}/accounts").json()["items"]
+        }
+    assert accounts["alice"]["user_id"] == sw.world.user_id and accounts["bob"]["user_id"] == ben
+
+    m0 = sw.movies[0].trakt
+    media = payloads.Media("movie", m0.title, year=m0.year, imdb=m0.ids["imdb"])
+    for user, person in ((alice, sw.world.user_id), (bob, ben)):
+        if sw.kind == "jellyfin":  # the webhook plugin sends the dashed form
+            dashed = "-".join((user.id[:8], user.id[8:12], user.id[12:16], user.id[16:20],
+                               user.id[20:]))  # fmt: skip
+            body = payloads.jellyfin("start", dashed, user.name, media, 5, session=user.name)
+        else:
+            body = payloads.emby("start", user.id, user.name, media, 5, session=user.name)
+        answer = httpx.post(
+            f"{sw.world.service.url}/webhooks/{sw.kind}",
+            content=body.content,
+            headers={"Content-Type": body.content_type},
+            params={"token": WEBHOOK_TOKEN},
+            timeout=20,
+        )
+        assert answer.status_code == 202, answer.text
+        assert answer.json()["user_id"] == person, (user.name, answer.json())
+    assert JELLYFIN_KEY not in sw.world.service.log()
