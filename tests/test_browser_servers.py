@@ -36,6 +36,7 @@ pytestmark = pytest.mark.browser
 
 PASSWORD = "a-long-admin-password"
 JELLYFIN_KEY = "fake-jellyfin-api-key-for-the-browser"
+EMBY_KEY = "fake-emby-api-key-for-the-browser-0123"
 ATTIC_TOKEN = "attic-plex-token-from-the-environment"
 
 
@@ -84,9 +85,11 @@ class Rig:
         return card
 
     def assert_no_secret(self, *secrets: str) -> None:
-        source = self.driver.page_source
+        """Neither the page nor the service's log holds any of ``secrets``."""
+        source, log = self.driver.page_source, self.service.log()
         for secret in secrets:
             assert secret not in source
+            assert secret not in log
 
 
 @pytest.fixture(scope="module")
@@ -257,6 +260,38 @@ def test_a_stopped_server_tests_unreachable(rig: Rig) -> None:
     wait_for_text(driver, f"{card} [data-test=accounts-error]", "Cannot list the accounts")
     assert rig.server("Garage")["state"] == "unreachable"
     rig.assert_no_secret(fake.owner_token)
+
+
+def test_emby_right_and_wrong_key_then_stopped(rig: Rig) -> None:
+    """The third kind through the page: right key ok with name and version, a wrong key
+    unauthorized with the reason, the server stopped unreachable; no key on the page or in the
+    log."""
+    driver = rig.driver
+    emby = FakeJellyfin("emby", api_key=EMBY_KEY, server_name="Basement Emby")
+    emby.add_user("dora")
+    emby.add_user("eve")
+    wrong_key = "0123456789abcdef0123456789abcdef"
+    live = LiveServer(emby).start()
+    try:
+        rig.open()
+        card = rig.add("Emby", "Basement", live.url, EMBY_KEY)
+        wait_for_text(driver, f"{card} [data-test=server-state]", "ok")
+        details = wait_for(driver, f"{card} [data-test=server-details]").text
+        assert "Basement Emby" in details and emby.version in details
+        wrong = rig.add("Emby", "Basement wrong", live.url, wrong_key)
+        wait_for_text(driver, f"{wrong} [data-test=server-state]", "unauthorized")
+        wait_for_text(driver, f"{wrong} [data-test=server-error]", "refused the token")
+        click_in(driver, card, "load-accounts")
+        for user in (emby.user("dora"), emby.user("eve")):
+            row = f"{card} [data-test=account-{user.id}]"
+            wait_for_text(driver, f"{row} [data-test=account-person]", "not linked")
+    finally:
+        live.stop()
+    click_in(driver, card, "server-test")
+    wait_for_text(driver, f"{card} [data-test=server-state]", "unreachable")
+    wait_for_text(driver, f"{card} [data-test=server-error]", "cannot reach")
+    assert rig.server("Basement")["state"] == "unreachable"
+    rig.assert_no_secret(EMBY_KEY, wrong_key)
 
 
 def click_in(driver: WebDriver, scope: str, test_id: str) -> None:
