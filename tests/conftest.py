@@ -16,8 +16,10 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import Engine
 
 from tests import pg
+from trakt_plugin.store.engine import make_engine
 
 API_TOKEN = "test-api-token-0123456789abcdef"
 WEBHOOK_TOKEN = "test-webhook-token-0123456789abc"
@@ -159,6 +161,15 @@ def service_databases(tmp_path: Path, request: pytest.FixtureRequest) -> pg.Serv
     """The store of each data dir ``tmp_path / name`` (tests/pg.py): its SQLite file, or with
     TRAKT_PLUGIN_TEST_DB=postgres a fresh PostgreSQL database per name."""
     return pg.ServiceDatabases(tmp_path, lambda: request.getfixturevalue("pg_cluster"))
+
+
+@pytest.fixture
+def store_engine(service_databases: pg.ServiceDatabases) -> Iterator[Engine]:
+    """The product's engine on a store of its own migrated to head (either engine), for tests
+    that call the store's code in process."""
+    engine = make_engine(service_databases.migrated())
+    yield engine
+    engine.dispose()
 
 
 @pytest.fixture

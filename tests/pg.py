@@ -13,6 +13,7 @@ Debian's ``/usr/lib/postgresql/<version>/bin`` or ``PATH``.
 
 from __future__ import annotations
 
+import atexit
 import glob
 import itertools
 import os
@@ -232,6 +233,17 @@ class ServiceDatabases:
         """What a service of this data dir needs in its environment to use its store."""
         return {"TRAKT_PLUGIN_DATABASE_URL": self.url(name)} if wanted() else {}
 
+    def migrated(self, name: str = "store") -> str:
+        """The URL of a store already migrated to head, for tests that call the store's code
+        in process: a copy of a SQLite file migrated once per test process, or a fresh
+        PostgreSQL database (a copy of the cluster's migrated one)."""
+        if not wanted():
+            target = self.root / name / "trakt-plugin.db"
+            if not target.exists():
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy(_sqlite_template(), target)
+        return self.url(name)
+
     def lose(self, name: str = "data") -> None:
         """Take the store away under its running service, as a failing disk would: the SQLite
         files emptied, or the PostgreSQL database dropped with its connections."""
@@ -241,6 +253,24 @@ class ServiceDatabases:
         for file_name in ("trakt-plugin.db", "trakt-plugin.db-wal"):
             with (self.root / name / file_name).open("r+b") as handle:
                 handle.truncate(0)
+
+
+_SQLITE_TEMPLATE: list[Path] = []  # the SQLite file migrated once per test process
+
+
+def _sqlite_template() -> Path:
+    if not _SQLITE_TEMPLATE:
+        from trakt_plugin.store.engine import make_engine, migrate
+
+        root = Path(tempfile.mkdtemp(prefix="trakt-plugin-store-"))
+        atexit.register(shutil.rmtree, root, ignore_errors=True)
+        engine = make_engine(f"sqlite:///{root / 'trakt-plugin.db'}")
+        try:
+            migrate(engine)
+        finally:
+            engine.dispose()  # the last connection closing folds the WAL into the file
+        _SQLITE_TEMPLATE.append(root / "trakt-plugin.db")
+    return _SQLITE_TEMPLATE[0]
 
 
 class HasStore(Protocol):

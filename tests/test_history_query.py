@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import json
-import shutil
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 from sqlalchemy import Engine
 
-from trakt_plugin.store.engine import make_engine, migrate
 from trakt_plugin.sync import repo
 from trakt_plugin.ui.history_query import (
     Cursor,
@@ -39,27 +36,16 @@ def episode(show: str, season: int, number: int, title: str | None) -> dict[str,
     }
 
 
-@pytest.fixture(scope="module")
-def migrated(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One migrated database file; each test works on a copy (migrating takes a second)."""
-    path = tmp_path_factory.mktemp("history") / "template.sqlite"
-    template = make_engine(f"sqlite:///{path}")
-    migrate(template)
-    template.dispose()
-    return path
-
-
 @pytest.fixture
-def engine(migrated: Path, tmp_path: Path) -> Engine:
-    shutil.copy(migrated, tmp_path / "db.sqlite")
-    engine = make_engine(f"sqlite:///{tmp_path / 'db.sqlite'}")
-    with engine.begin() as conn:
+def engine(store_engine: Engine) -> Engine:
+    """A migrated store (SQLite or PostgreSQL, TRAKT_PLUGIN_TEST_DB) with two people."""
+    with store_engine.begin() as conn:
         for user in (USER, OTHER):
             conn.execute(
-                sa.text("INSERT INTO user (id, display_name, created_at) VALUES (:i, :i, :t)"),
+                sa.text('INSERT INTO "user" (id, display_name, created_at) VALUES (:i, :i, :t)'),
                 {"i": user, "t": START},
             )
-    return engine
+    return store_engine
 
 
 def add(engine: Engine, item: dict[str, Any], minutes: int, **extra: Any) -> int:
@@ -75,8 +61,9 @@ def add(engine: Engine, item: dict[str, Any], minutes: int, **extra: Any) -> int
         **extra,
     }
     with engine.begin() as conn:
-        result = conn.execute(repo.PLAY.insert().values(row))
-        return int(result.lastrowid)
+        return int(
+            conn.execute(repo.PLAY.insert().values(row).returning(repo.PLAY.c.id)).scalar_one()
+        )
 
 
 def test_pages_newest_first_without_gaps_or_repeats(engine: Engine) -> None:

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from sqlalchemy import Engine
 
 from tests.conftest import FakeTraktServer, Service, wait_until
 from tests.webhooks.harness import FAST_ENV, Rig
@@ -113,11 +114,6 @@ def test_pin_sends_the_waiting_call_and_later_webhooks_match(
         [],
     ],
 )
-def test_items_without_usable_ids_are_refused(item: Any, tmp_path: Any) -> None:
-    from trakt_plugin.store.engine import make_engine, migrate
-
-    engine = make_engine(f"sqlite:///{tmp_path / 'db.sqlite'}")
-    migrate(engine)
+def test_items_without_usable_ids_are_refused(item: Any, store_engine: Engine) -> None:
     with pytest.raises(overrides.PinError):
-        overrides.pin(engine, "local:plex:a:1", item)
-    engine.dispose()
+        overrides.pin(store_engine, "local:plex:a:1", item)

@@ -16,7 +16,6 @@ from tests.fake_trakt.state import FakeTrakt
 from trakt_plugin.posters import absolute_url, poster_keys, poster_url
 from trakt_plugin.posters import repo as poster_repo
 from trakt_plugin.posters.service import MAX_BYTES, PosterService
-from trakt_plugin.store.engine import make_engine, migrate
 
 
 @pytest.fixture
@@ -27,11 +26,8 @@ def images() -> Iterator[tuple[FakeTrakt, str]]:
 
 
 @pytest.fixture
-def engine(tmp_path: Path) -> Iterator[Engine]:
-    engine = make_engine(f"sqlite:///{tmp_path / 'data' / 'trakt-plugin.db'}")
-    migrate(engine)
-    yield engine
-    engine.dispose()
+def engine(store_engine: Engine) -> Engine:
+    return store_engine  # SQLite or PostgreSQL (TRAKT_PLUGIN_TEST_DB), migrated
 
 
 def record(engine: Engine, found: dict[str, str | None]) -> int:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import httpx
 
+from tests import pg
 from tests.conftest import FakeTraktServer, Service, connect_user, wait_until
 from tests.sync.conftest import POST_INTERVAL, SyncWorld, sync_env
 from trakt_plugin.posters import poster_src
@@ -21,10 +22,17 @@ MATRIX = "/images/movies/481.webp"
 BREAKING_BAD = "/images/shows/1388.webp"
 
 
-def signed_in_cookie(data_dir: Path) -> str:
+def _store(service: Service | Path) -> str:
+    # A bare data dir (an older caller) means the service's SQLite file there.
+    if isinstance(service, Path):
+        return pg.service_database_url({}, service)
+    return pg.store_url(service)
+
+
+def signed_in_cookie(service: Service | Path) -> str:
     """A dashboard session made the way a login makes one (a ticket redeemed), in the store
-    the service reads."""
-    engine = make_engine(f"sqlite:///{data_dir / 'trakt-plugin.db'}")
+    the service reads (either engine)."""
+    engine = make_engine(_store(service))
     try:
         store = SessionStore(engine, lambda: 0)
         session_id = store.redeem_ticket(store.issue_ticket(0))
@@ -34,8 +42,8 @@ def signed_in_cookie(data_dir: Path) -> str:
         engine.dispose()
 
 
-def poster_states(data_dir: Path) -> dict[str, int]:
-    engine = make_engine(f"sqlite:///{data_dir / 'trakt-plugin.db'}")
+def poster_states(service: Service) -> dict[str, int]:
+    engine = make_engine(pg.store_url(service))
     try:
         with engine.connect() as conn:
             return poster_repo.counts(conn)
@@ -63,7 +71,7 @@ def test_import_downloads_each_poster_once_and_serves_it(
     assert history_reads and all(r.query.get("extended") == "full,images" for r in history_reads)
     wait_until(
         lambda: (
-            poster_states(service.data_dir).get("pending", 0) == 0
+            poster_states(service).get("pending", 0) == 0
             and fake.image_downloads[BREAKING_BAD] == 1
         ),
         timeout=75,  # the nudge after the import, else the job's next minute at the latest
@@ -72,7 +80,7 @@ def test_import_downloads_each_poster_once_and_serves_it(
     # one download per image: the Matrix played twice, two episodes share the show's poster
     assert dict(fake.image_downloads) == {MATRIX: 1, BREAKING_BAD: 1}
 
-    cookie = signed_in_cookie(service.data_dir)
+    cookie = signed_in_cookie(service)
     with httpx.Client(base_url=service.url, timeout=10) as browser:
         # the dashboard is private: without a session nothing is said about any item
         assert browser.get(poster_src("movie:trakt:481")).status_code == 401
@@ -98,4 +106,4 @@ def test_import_downloads_each_poster_once_and_serves_it(
     fake.add_play("ann", pilot, now - 3600)
     assert world.sync("history", "import")["status"] == "succeeded"
     assert dict(fake.image_downloads) == {MATRIX: 1, BREAKING_BAD: 1}
-    assert poster_states(service.data_dir).get("pending", 0) == 0
+    assert poster_states(service).get("pending", 0) == 0

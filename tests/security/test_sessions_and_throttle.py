@@ -1,10 +1,9 @@
-"""Session lifetimes and the global attempt limit, on a real SQLite store (SPEC §11)."""
+"""Session lifetimes and the global attempt limit, on a real store (SPEC §11)."""
 
 from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine
@@ -12,15 +11,12 @@ from sqlmodel import Session, select
 
 from trakt_plugin.security.sessions import SessionStore, _hash
 from trakt_plugin.security.throttle import MAX_FAILURES_OVERALL, AttemptGuard
-from trakt_plugin.store.engine import make_engine, migrate
 from trakt_plugin.store.models import DashboardSession, LoginAttempt, utcnow
 
 
 @pytest.fixture
-def engine(tmp_path: Path) -> Engine:
-    engine = make_engine(f"sqlite:///{tmp_path / 'store.db'}")
-    migrate(engine)
-    return engine
+def engine(store_engine: Engine) -> Engine:
+    return store_engine  # SQLite or PostgreSQL (TRAKT_PLUGIN_TEST_DB), migrated
 
 
 def _age(engine: Engine, session_id: str, *, created: timedelta, seen: timedelta) -> None:
