@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 from sqlmodel import select
 
+from tests import pg
 from tests.webhooks.payloads import Media, revenge
 from trakt_plugin.connections import ConnectionService, TraktGateway
 from trakt_plugin.context import build_context
@@ -25,16 +25,15 @@ from trakt_plugin.store.models import Play, Scrobble, TraktConnection, WebhookEv
 MATRIX = Media("movie", "The Matrix", 1999, imdb="tt0133093", tmdb=603)
 
 
-def _service(tmp_path: Path, threshold: int = 90) -> ScrobbleService:
+def _service(databases: pg.ServiceDatabases, threshold: int = 90) -> ScrobbleService:
     environ = {
-        "TRAKT_PLUGIN_DATA_DIR": str(tmp_path / "data"),
+        "TRAKT_PLUGIN_DATA_DIR": str(databases.root / "data"),
         "TRAKT_SCROBBLE_THRESHOLD": str(threshold),
+        **databases.env("data"),  # SQLite or PostgreSQL (TRAKT_PLUGIN_TEST_DB)
     }
     ctx = build_context(environ)
     gateway = TraktGateway(ctx)
-    return ScrobbleService(
-        ctx, gateway, ConnectionService(ctx, gateway), build_scheduler()
-    )
+    return ScrobbleService(ctx, gateway, ConnectionService(ctx, gateway), build_scheduler())
 
 
 def _record(service: ScrobbleService, event: str, progress: float, at: datetime) -> None:
@@ -44,10 +43,12 @@ def _record(service: ScrobbleService, event: str, progress: float, at: datetime)
     service.recorder.record(parsed, body_hash("revenge", body.content), at)  # type: ignore[arg-type]
 
 
-def test_an_idle_session_past_the_threshold_becomes_one_history_add(tmp_path: Path) -> None:
+def test_an_idle_session_past_the_threshold_becomes_one_history_add(
+    service_databases: pg.ServiceDatabases,
+) -> None:
     """Any event at or past T completes a playback at once, so an idle session is past T only
     when the threshold was lowered meanwhile (here 90 while playing, 80 when finalising)."""
-    playing = _service(tmp_path, threshold=90)
+    playing = _service(service_databases, threshold=90)
     with playing.ctx.session() as session, session.begin():
         user = repo.create_user(session, display_name="Idle")
         repo.link_identity(session, user_id=user.id, source="revenge", external_id="idle-user")
@@ -55,7 +56,7 @@ def test_an_idle_session_past_the_threshold_becomes_one_history_add(tmp_path: Pa
     start = datetime.now(UTC) - timedelta(hours=6)
     _record(playing, "start", 5, start)
     _record(playing, "progress", 85, start + timedelta(minutes=90))
-    service = _service(tmp_path, threshold=80)
+    service = _service(service_databases, threshold=80)
     ctx = service.ctx
     assert service.finalise_idle(start + timedelta(hours=2)) == []  # not idle for 4 h yet
     assert service.finalise_idle(start + timedelta(hours=6)) == [user.id]
@@ -69,8 +70,10 @@ def test_an_idle_session_past_the_threshold_becomes_one_history_add(tmp_path: Pa
     assert json.loads(rows[0].item)["movie"]["ids"]["imdb"] == "tt0133093"
 
 
-def test_an_idle_session_below_the_threshold_is_only_closed(tmp_path: Path) -> None:
-    service = _service(tmp_path)
+def test_an_idle_session_below_the_threshold_is_only_closed(
+    service_databases: pg.ServiceDatabases,
+) -> None:
+    service = _service(service_databases)
     start = datetime.now(UTC) - timedelta(hours=6)
     _record(service, "start", 5, start)
     _record(service, "pause", 40, start + timedelta(minutes=30))
@@ -79,8 +82,10 @@ def test_an_idle_session_below_the_threshold_is_only_closed(tmp_path: Path) -> N
         assert session.exec(select(Play)).all() == []
 
 
-def test_raw_events_past_retention_are_purged_but_plays_stay(tmp_path: Path) -> None:
-    service = _service(tmp_path)
+def test_raw_events_past_retention_are_purged_but_plays_stay(
+    service_databases: pg.ServiceDatabases,
+) -> None:
+    service = _service(service_databases)
     old = datetime.now(UTC) - timedelta(days=40)
     _record(service, "start", 5, old)
     _record(service, "stop", 95, old + timedelta(hours=2))

@@ -8,12 +8,12 @@ import asyncio
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlmodel import select
 
+from tests import pg
 from tests.conftest import FakeTraktServer, Service, base_env, wait_until
 from tests.webhooks.harness import FAST_ENV, Rig
 from tests.webhooks.payloads import Media, revenge
@@ -116,13 +116,17 @@ async def _until(condition: Callable[[], Any], what: str, timeout: float = 20.0)
 
 
 def _service_without_credentials(
-    tmp_path: Path, fake_trakt: FakeTraktServer
+    databases: pg.ServiceDatabases, fake_trakt: FakeTraktServer
 ) -> tuple[ScrobbleService, str]:
     """In process: a scrobbler whose settings lack the app credentials, and a user connected
     to the fake (tokens in the store) whose Revenge identity is ``fay``."""
     fake = fake_trakt.state
     env = base_env(
-        tmp_path / "data", TRAKT_API_URL=fake_trakt.url, TRAKT_AUTH_URL=fake_trakt.url, **FAST_ENV
+        databases.root / "data",
+        TRAKT_API_URL=fake_trakt.url,
+        TRAKT_AUTH_URL=fake_trakt.url,
+        **FAST_ENV,
+        **databases.env("data"),  # SQLite or PostgreSQL (TRAKT_PLUGIN_TEST_DB)
     )
     ctx = build_context(env)
     gateway = TraktGateway(ctx)
@@ -183,12 +187,12 @@ async def _sent(service: ScrobbleService, user_id: str, fake: Any) -> None:
 
 
 async def test_saving_the_app_credentials_releases_the_waiting_rows_at_the_next_check(
-    tmp_path: Path, fake_trakt: FakeTraktServer
+    service_databases: pg.ServiceDatabases, fake_trakt: FakeTraktServer
 ) -> None:
     """The credentials arrive through the settings (no restart); the periodic check
     (``Drain.release_app_waiting``) sends what waited."""
     fake = fake_trakt.state
-    service, user_id = _service_without_credentials(tmp_path, fake_trakt)
+    service, user_id = _service_without_credentials(service_databases, fake_trakt)
     await service.drain.start()
     try:
         await _stop_waiting_for_credentials(service, user_id)
@@ -206,10 +210,10 @@ async def test_saving_the_app_credentials_releases_the_waiting_rows_at_the_next_
 
 
 async def test_a_settings_listener_releases_the_waiting_rows_at_once(
-    tmp_path: Path, fake_trakt: FakeTraktServer
+    service_databases: pg.ServiceDatabases, fake_trakt: FakeTraktServer
 ) -> None:
     fake = fake_trakt.state
-    service, user_id = _service_without_credentials(tmp_path, fake_trakt)
+    service, user_id = _service_without_credentials(service_databases, fake_trakt)
     await service.drain.start()
     try:
         await _stop_waiting_for_credentials(service, user_id)
