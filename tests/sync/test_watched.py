@@ -357,6 +357,7 @@ def test_bidirectional_dry_run_then_run_then_undo(plex_world: ServerWorld) -> No
     assert not [r for r in plex.requests if r.is_write]
     assert not [r for r in sw.world.trakt_requests() if r.method == "POST"]
     assert plex.watched_keys(plex.owner) == {m0.server.rating_key, m2.server.rating_key}
+    assert not [p for p in sw.world.ledger() if p["source"] == "plex"]  # nor here
 
     run = sw.sync("bidirectional")
     assert run["status"] == "succeeded", run
@@ -425,6 +426,19 @@ def test_plex_ratings_fill_the_empty_side_and_never_overwrite(plex_world: Server
     plex.rate(plex.owner, m2.server, 4.0)  # both, different: left alone
     trakt.rate("ann", m2.trakt, 6)
     plex.rate(plex.owner, m3.server, 0.2)  # Plex → Trakt at least 1
+    before = {key: value[0] for key, value in trakt.ratings["ann"].items()}
+    plex.requests.clear()
+    trakt.clear_log()
+
+    preview = sw.sync("bidirectional", dry_run=True)  # plans the ratings, writes none
+    assert preview["status"] == "succeeded", preview
+    planned = {title for action, outcome, title in _outcomes(preview)
+               if (action, outcome) == ("rate", "planned")}  # fmt: skip
+    assert planned == {m0.trakt.title, m1.trakt.title, m3.trakt.title}, _outcomes(preview)
+    assert not [r for r in plex.requests if r.is_write]
+    assert not [r for r in sw.world.trakt_requests() if r.method == "POST"]
+    assert {key: value[0] for key, value in trakt.ratings["ann"].items()} == before
+    assert plex.state(plex.owner, m1.server).user_rating is None
 
     run = sw.sync("bidirectional")
 

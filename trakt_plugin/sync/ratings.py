@@ -162,6 +162,13 @@ async def run(state: RunState, direction: str) -> None:
         if deletes_here:
             conn.execute(ENTRY.delete().where(ENTRY.c.id.in_(deletes_here)))
 
+    if state.dry_run:  # what apply would store, for the watched step's Plex ratings
+        by_id = {row.id: row for row in local}
+        state.planned_ratings += [(json.loads(i["item"]), int(i["rating"])) for i in inserts]
+        state.planned_ratings += [
+            (json.loads(by_id[u["rid"]].item), int(u["rating"])) for u in updates
+        ]
+        state.planned_ratings += [(json.loads(by_id[rid].item), None) for rid in deletes_here]
     await state.commit(None if state.dry_run else apply, rows)
     await _remove(state, to_remove)
     await _export(state, to_send)

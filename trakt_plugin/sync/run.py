@@ -96,6 +96,8 @@ class RunState:
     server_id: str | None = None
     servers: Any = None
     planned_imports: list[tuple[dict[str, Any], datetime]] = field(default_factory=list)
+    # ... and the local ratings the ratings import would have stored (None: the row dropped).
+    planned_ratings: list[tuple[dict[str, Any], int | None]] = field(default_factory=list)
 
     # ------------------------------------------------------------ store
 

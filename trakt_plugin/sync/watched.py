@@ -171,6 +171,12 @@ async def run(state: RunState, options: Options) -> None:
         side = await state.db(lambda conn: _trakt_side(conn, state.user_id))
         for item, when in state.planned_imports:
             side.add(item, when, on_trakt=True)
+        for item, rating in state.planned_ratings:
+            for key in match_keys(item):
+                if rating is None:
+                    side.ratings.pop(key, None)
+                else:
+                    side.ratings[key] = rating
         plans: list[tuple[Target, list[Write]]] = []
         for target in await _targets(state):
             if not state.step_done(target.step):
