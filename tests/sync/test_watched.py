@@ -539,3 +539,59 @@ def test_jellyfin_and_emby_accounts_linked_from_the_server_own_their_webhooks(
         assert answer.status_code == 202, answer.text
         assert answer.json()["user_id"] == person, (user.name, answer.json())
     assert JELLYFIN_KEY not in sw.world.service.log()
+
+
+def test_jellyfin_and_emby_bidirectional_dry_run_run_again_and_undo(
+    jellyfin_world: ServerWorld,
+) -> None:
+    """Acceptance 5 for the API-key servers: the dry run writes nothing on either side, the run
+    leaves both watched sets equal (for the linked user only), a second run writes nothing, and
+    undo reverses exactly the run's changes on both sides."""
+    sw, jf, trakt = jellyfin_world, jellyfin_world.fake, jellyfin_world.trakt
+    alice, bob = jf.add_user("alice"), jf.add_user("bob")
+    sw.add_server()
+    sw.link(sw.kind, alice.id)
+    now = trakt.clock()
+    m0, m1, m2, _m3 = sw.movies
+    e0 = sw.episodes[0]
+    jf.mark_played(alice, m0.server, date=now - 3 * DAY)  # server only → Trakt
+    trakt.add_play("ann", m1.trakt, now - 2 * DAY)  # Trakt only → server
+    trakt.add_play("ann", e0.trakt, now - 2 * DAY)
+    jf.mark_played(alice, m2.server, date=now - DAY)  # both
+    trakt.add_play("ann", m2.trakt, now - DAY)
+    jf.mark_played(bob, m1.server, date=now - DAY)  # another user's: never read or changed
+    before = {"alice": {i.id for i in jf.played_items(alice)}, "bob": {m1.server.id}}
+    jf.clear_log()
+    trakt.clear_log()
+
+    preview = sw.sync("bidirectional", dry_run=True)
+    assert preview["status"] == "succeeded", preview
+    assert ("add", "planned", m0.trakt.title) in _outcomes(preview)
+    assert ("mark", "planned", m1.trakt.title) in _outcomes(preview)
+    assert jf.writes == []
+    assert not [r for r in sw.world.trakt_requests() if r.method == "POST"]
+    assert {i.id for i in jf.played_items(alice)} == before["alice"]
+
+    run = sw.sync("bidirectional")
+    assert run["status"] == "succeeded", run
+    matched = sw.movies + sw.episodes
+    on_trakt = {id(p.item) for p in trakt.history("ann")}
+    played = {i.id for i in jf.played_items(alice)}
+    assert {id(p.trakt) for p in matched if p.server.id in played} == on_trakt
+    assert on_trakt == {id(m0.trakt), id(m1.trakt), id(m2.trakt), id(e0.trakt)}
+    assert {i.id for i in jf.played_items(bob)} == before["bob"]
+    assert run["counts"]["marked"] == 2 and run["counts"]["added"] == 1, run["counts"]
+
+    jf.clear_log()
+    trakt.clear_log()
+    again = sw.sync("bidirectional")
+    assert again["status"] == "succeeded", again
+    assert jf.writes == []
+    assert not [r for r in sw.world.trakt_requests() if r.method == "POST"]
+
+    undo = sw.undo(run["id"])
+    assert undo["status"] == "succeeded", undo
+    assert {i.id for i in jf.played_items(alice)} == before["alice"]
+    assert {i.id for i in jf.played_items(bob)} == before["bob"]
+    assert {id(p.item) for p in trakt.history("ann")} == {id(m1.trakt), id(m2.trakt), id(e0.trakt)}
+    assert len(trakt.history("ann")) == 3
