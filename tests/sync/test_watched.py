@@ -469,6 +469,45 @@ def test_kind_all_includes_the_watched_step_for_a_linked_person(plex_world: Serv
     assert len(sw.trakt_plays(sw.movies[0])) == 1
 
 
+@pytest.mark.parametrize("server_watched", [True, False])
+def test_scheduled_runs_include_the_watched_step_unless_switched_off(
+    plex_world: ServerWorld, service_factory: Callable[..., Service], server_watched: bool
+) -> None:
+    """SPEC §12: scheduled runs sync watched state for a person with a linked account, unless
+    ``sync.server_watched`` is false. The schedule is reached by moving the test clock."""
+    sw, plex, trakt = plex_world, plex_world.fake, plex_world.trakt
+    sw.add_server()
+    sw.link("plex", "olivia")
+    m0 = sw.movies[0]
+    plex.add_play(plex.owner, m0.server, int(trakt.clock()) - DAY)
+    assert sw.world.service.stop() == 0
+    env = {
+        "TRAKT_PLUGIN_TEST_CLOCK": "1",
+        "TRAKT_PLUGIN_SYNC__SERVER_WATCHED": str(server_watched).lower(),
+        "TRAKT_PLUGIN_SYNC__AUTO_IMPORT_HISTORY": "true",  # a scheduled run either way
+    }
+    sw.world.service = service_factory(sync_env(sw.world.fake, **env), name="data")
+
+    with sw.world.api() as api:
+        assert api.post("/api/v1/test/clock", json={"advance_seconds": 3700}).status_code == 200
+
+        def scheduled() -> list[dict[str, Any]]:
+            items = api.get("/api/v1/sync/runs", params={"user_id": sw.world.user_id}).json()
+            return [r for r in items["items"] if r["trigger"] == "schedule"]
+
+        wait_until(
+            lambda: [r for r in scheduled() if r["status"] in ("succeeded", "partial", "failed")],
+            timeout=60,
+            what="a scheduled run",
+        )
+        runs = scheduled()
+    assert len(runs) == 1 and runs[0]["status"] == "succeeded", runs
+    run = sw.world.run(runs[0]["id"])
+    has_watched = any(step["kind"] == "watched" for step in run["steps"])
+    assert has_watched is server_watched, run["steps"]
+    assert len(sw.trakt_plays(m0)) == (1 if server_watched else 0)
+
+
 def test_an_account_linked_from_the_server_owns_its_webhooks(plex_world: ServerWorld) -> None:
     """Linking a server account (its identity, as the Servers page does) makes that
     account's webhooks the person's (SPEC §12 Accounts); no token reaches the log."""
