@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+import orjson
 from sqlalchemy import Connection
 
 from ..context import AppContext
@@ -45,6 +46,7 @@ from ..overrides import apply_override
 from ..store import scrobble_repo
 from ..store.engine import begin_write, write_lock
 from .policy import Action, Decision, SessionState, decide
+from .writes import Ref, Writes
 
 # Webhook senders that repeat a delivery do so within seconds; ten minutes is far longer, and
 # short enough that a paused Jellyfin heartbeat repeating the same bytes later is still cheap.
@@ -108,7 +110,11 @@ def body_hash(source: str, body: bytes) -> str:
 
 
 def _dump(value: object) -> str:
-    return json.dumps(value, separators=(",", ":"), default=str)
+    """Compact JSON; orjson, as this runs several times per event in the writer thread."""
+    try:
+        return orjson.dumps(value, default=str).decode()
+    except TypeError:  # an integer beyond 64 bits: the standard library takes anything
+        return json.dumps(value, separators=(",", ":"), default=str)
 
 
 class EventRecorder:
@@ -137,9 +143,9 @@ class EventRecorder:
         answer. An exception raised from here (the store could not begin or commit the
         transaction) means none of them was stored.
 
-        Events almost never fail, so the batch is first recorded without savepoints (two
-        statements less per event); if one raises, that transaction is rolled back and the
-        batch recorded again with each event in its own savepoint.
+        Events almost never fail, so the batch is first recorded as one group (its rows
+        written together, no savepoints); if one raises, that transaction is rolled back and
+        the batch recorded again with each event in its own savepoint.
         """
         results: list[Accepted | Exception] = []
         with self._write, self._ctx.engine.connect() as conn:
@@ -147,7 +153,7 @@ class EventRecorder:
             try:
                 batch = _Batch(pending=PendingCounts())
                 batch.prefetch(conn, deliveries)
-                results = [self._record_one(conn, batch, d) for d in deliveries]
+                results = list(self._record_group(conn, batch, deliveries))
                 assert batch.pending is not None
                 batch.pending.flush(conn)
             except Exception as exc:
@@ -171,7 +177,7 @@ class EventRecorder:
         for delivery in deliveries:
             savepoint = conn.begin_nested()
             try:
-                accepted = self._record_one(conn, batch, delivery)
+                [accepted] = self._record_group(conn, batch, [delivery])
             except Exception as exc:
                 savepoint.rollback()  # if even this fails, the whole batch fails
                 results.append(exc)
@@ -180,23 +186,81 @@ class EventRecorder:
             results.append(accepted)
         return results
 
-    def _record_one(self, conn: Connection, batch: _Batch, delivery: Delivery) -> Accepted:
-        event, digest, received_at = delivery.event, delivery.digest, delivery.received_at
-        repeated = batch.duplicate_of(delivery)
-        if repeated is not None:
-            return repeated
-        settings = self._ctx.settings
-        owner = resolve_owner(
+    def _record_group(
+        self, conn: Connection, batch: _Batch, deliveries: Sequence[Delivery]
+    ) -> list[Accepted]:
+        """Record deliveries in order; their rows are written together at the end (writes.py).
+
+        First the repeated deliveries are set aside and each sender resolved (and counted),
+        then the sessions' states are read in one query, then each event is decided in order
+        against the state the events before it left.
+        """
+        owners: list[Owner | int | Accepted] = []
+        first_of: dict[str, int] = {}
+        for index, delivery in enumerate(deliveries):
+            repeated = batch.duplicate_of(delivery)
+            if repeated is not None:
+                owners.append(repeated)
+            elif delivery.digest in first_of:  # the same delivery twice in this group
+                owners.append(first_of[delivery.digest])
+            else:
+                first_of[delivery.digest] = index
+                owners.append(self._owner(conn, batch, delivery))
+        states = scrobble_repo.session_states(
             conn,
-            event,
-            default_user=settings.default_user,
-            now=received_at,
+            [
+                (owner.key, delivery.event.session_key)
+                for delivery, owner in zip(deliveries, owners, strict=True)
+                if isinstance(owner, Owner)
+            ],
+        )
+        writes = Writes()
+        recorded: list[_Recorded | Accepted | int] = [
+            self._record_one(conn, writes, batch, states, delivery, owner)
+            if isinstance(owner, Owner)
+            else owner
+            for delivery, owner in zip(deliveries, owners, strict=True)
+        ]
+        writes.flush(conn)
+        answers: list[Accepted] = []
+        for delivery, one in zip(deliveries, recorded, strict=True):
+            if isinstance(one, _Recorded):
+                accepted = one.accepted()
+                # A repeat of this body later (in the batch) gets this answer.
+                batch.recorded.setdefault(
+                    delivery.digest,
+                    (accepted.event_id, accepted.kind, accepted.user_id, delivery.received_at),
+                )
+            elif isinstance(one, int):
+                first = answers[one]
+                accepted = Accepted(first.event_id, first.kind, first.user_id, duplicate=True)
+            else:
+                accepted = one
+            answers.append(accepted)
+        return answers
+
+    def _owner(self, conn: Connection, batch: _Batch, delivery: Delivery) -> Owner:
+        return resolve_owner(
+            conn,
+            delivery.event,
+            default_user=self._ctx.settings.default_user,
+            now=delivery.received_at,
             linked_cache=batch.linked,
             pending=batch.pending,
         )
-        stored = scrobble_repo.get_session_state(
-            conn, owner=owner.key, session_key=event.session_key
-        )
+
+    def _record_one(
+        self,
+        conn: Connection,
+        writes: Writes,
+        batch: _Batch,
+        states: dict[tuple[str, str], str],
+        delivery: Delivery,
+        owner: Owner,
+    ) -> _Recorded:
+        event, received_at = delivery.event, delivery.received_at
+        settings = self._ctx.settings
+        stored = states.get((owner.key, event.session_key))
         state = SessionState.from_dict(json.loads(stored)) if stored is not None else None
         options: dict[str, Any] = {
             "threshold": settings.scrobble_threshold,
@@ -208,12 +272,13 @@ class EventRecorder:
         decision = decide(state, event, recent_completion_at=None, **options)
         if decision.play is not None:
             # Only a completion can be "the same play as a recent one": the dedupe input is
-            # looked up for these alone (decide() uses it for nothing else).
+            # looked up for these alone (decide() uses it for nothing else), after this
+            # group's earlier rows are written (the look-up reads plays and sessions).
+            writes.flush(conn)
             recent = self._recent_completion(conn, owner, event.item_key)
             if recent is not None:
                 decision = decide(state, event, recent_completion_at=recent, **options)
-        event_id = scrobble_repo.insert_event(
-            conn,
+        event_ref = writes.add_event(
             {
                 "received_at": received_at,
                 "source": event.source,
@@ -227,34 +292,33 @@ class EventRecorder:
                 "title": _title(event),
                 "progress": event.progress,
                 "occurred_at": event.occurred_at,
-                "body_hash": digest,
+                "body_hash": delivery.digest,
                 "note": decision.note[:200],
                 "event_json": _dump(event.to_dict()),
-            },
+            }
         )
         # A person's pin for an item that could not be identified (SPEC §10 Unmatched).
         item, has_ids = apply_override(conn, event.item_key, event.trakt_item(), event.has_ids())
-        _save_session(conn, stored is not None, owner, event, decision, item)
+        states[(owner.key, event.session_key)] = _save_session(
+            writes, stored is not None, owner, event, decision, item
+        )
         queues = None
         if decision.actions and owner.user_id is not None:
             queues = batch.queues_live_calls(conn, owner.user_id)
         wake = record_consequences(
             conn,
+            writes,
             owner=owner,
             decision=decision,
             item=item,
             item_key=event.item_key,
             session_key=event.session_key,
             source=event.source,
-            event_id=event_id,
+            event=event_ref,
             has_ids=has_ids,
             queues=queues,
         )
-        # A repeat of this body later in the batch gets this answer (as a query would find it).
-        batch.recorded.setdefault(
-            digest, (event_id, decision.effective_kind, owner.user_id, received_at)
-        )
-        return Accepted(event_id, decision.effective_kind, owner.user_id, wake=wake)
+        return _Recorded(event_ref, decision.effective_kind, owner.user_id, wake)
 
     def _recent_completion(self, conn: Connection, owner: Owner, item_key: str) -> datetime | None:
         """The policy's dedupe input: the latest play, unless a new playback began since."""
@@ -269,6 +333,19 @@ class EventRecorder:
         return last_play
 
 
+@dataclass(frozen=True)
+class _Recorded:
+    """An event recorded in a group whose rows are not written yet (its id comes at the end)."""
+
+    event: Ref
+    kind: str
+    user_id: str | None
+    wake: str | None
+
+    def accepted(self) -> Accepted:
+        return Accepted(self.event.get(), self.kind, self.user_id, wake=self.wake)
+
+
 def _title(event: PlaybackEvent) -> str | None:
     if event.media_type == "episode" and event.show is not None and event.show.title:
         return f"{event.show.title} S{event.season}E{event.number}"[:400]
@@ -276,17 +353,19 @@ def _title(event: PlaybackEvent) -> str | None:
 
 
 def _save_session(
-    conn: Connection,
+    writes: Writes,
     exists: bool,
     owner: Owner,
     event: PlaybackEvent,
     decision: Decision,
     item: dict[str, object],
-) -> None:
+) -> str:
+    """Queue the session's row; returns its new state (JSON) for the group's next events."""
     state = decision.state
+    state_json = _dump(state.to_dict())
     values: dict[str, Any] = {
         "item_key": state.item_key,
-        "state_json": _dump(state.to_dict()),
+        "state_json": state_json,
         "item": _dump(item),
         "title": _title(event),
         "last_event_at": event.occurred_at,
@@ -295,14 +374,15 @@ def _save_session(
     if decision.new_playback:
         values["new_playback_at"] = event.occurred_at
     if not exists:
+        values.setdefault("new_playback_at", None)
         values["source"] = event.source
-    scrobble_repo.save_session(
-        conn, exists=exists, owner=owner.key, session_key=event.session_key, values=values
-    )
+    writes.save_session(owner.key, event.session_key, exists=exists, values=values)
+    return state_json
 
 
 def record_consequences(
     conn: Connection,
+    writes: Writes,
     *,
     owner: Owner,
     decision: Decision,
@@ -310,11 +390,12 @@ def record_consequences(
     item_key: str,
     session_key: str,
     source: str,
-    event_id: int | None,
+    event: Ref | None,
     has_ids: bool,
     queues: bool | None = None,
 ) -> str | None:
-    """Write the decision's ledger play and outbox rows; returns the user whose drain to wake.
+    """Queue the decision's ledger play and outbox rows in ``writes`` (the caller flushes them
+    before committing); returns the user whose drain to wake.
 
     Plays are recorded for everyone (also unlinked, or without a connection: SPEC §4), with the
     item's runtime when the events reported it; live calls are queued only for users whose
@@ -322,10 +403,9 @@ def record_consequences(
     ``skip_reason`` is recorded as a skipped row. ``conn``: the transaction's connection
     (``session.connection()`` in an ORM transaction).
     """
-    play_id: int | None = None
+    play: Ref | None = None
     if decision.play is not None:
-        play_id = scrobble_repo.insert_play(
-            conn,
+        play = writes.add_play(
             {
                 "user_id": owner.user_id,
                 "identity_id": owner.identity_id,
@@ -333,9 +413,10 @@ def record_consequences(
                 "item_key": item_key[:400],
                 "watched_at": decision.play.watched_at,
                 "source": source,
-                "event_id": event_id,
+                "event_id": None,
                 "runtime": decision.play.runtime,
             },
+            event,
         )
     user_id = owner.user_id
     if not decision.actions or user_id is None:
@@ -344,16 +425,13 @@ def record_consequences(
         queues = scrobble_repo.queues_live_calls(conn, user_id=user_id)
     if not queues:
         return None
-    scrobble_repo.supersede_live(
-        conn, user_id=user_id, session_key=session_key[:400], note="superseded by a later event"
-    )
-    scrobble_repo.insert_scrobbles(
-        conn,
-        [
-            _outbox_row(action, user_id, item, item_key, session_key, event_id, play_id, has_ids)
-            for action in decision.actions
-        ],
-    )
+    writes.supersede_live(user_id, session_key[:400], "superseded by a later event")
+    for action in decision.actions:
+        writes.add_scrobble(
+            _outbox_row(action, user_id, item, item_key, session_key, has_ids),
+            event,
+            play if action.completion else None,
+        )
     sendable = any(action.skip_reason is None for action in decision.actions)
     return user_id if has_ids and sendable else None
 
@@ -364,11 +442,10 @@ def _outbox_row(
     item: dict[str, object],
     item_key: str,
     session_key: str,
-    event_id: int | None,
-    play_id: int | None,
     has_ids: bool,
 ) -> dict[str, Any]:
-    """The values of one :class:`~..store.models.Scrobble` row (the rest take their defaults)."""
+    """The values of one :class:`~..store.models.Scrobble` row (the rest take their defaults;
+    ``event_id`` and ``play_id`` are filled in when the batch is written)."""
     row: dict[str, Any] = {
         "user_id": user_id,
         "action": action.kind,
@@ -379,8 +456,8 @@ def _outbox_row(
         "event_time": action.event_time,
         "watched_at": action.watched_at,
         "completion": action.completion,
-        "event_id": event_id,
-        "play_id": play_id if action.completion else None,
+        "event_id": None,
+        "play_id": None,
         "next_attempt_at": action.event_time,
         "status": "pending",
         "last_error": None,

@@ -24,6 +24,7 @@ from .drain import Drain
 from .outbox import EventRecorder, record_consequences, session_owner
 from .policy import SessionState, finalise_idle
 from .trakt_items import identifications
+from .writes import Writes
 
 log = logging.getLogger(__name__)
 
@@ -151,6 +152,7 @@ class ScrobbleService:
         # finalised is recorded either before (then the session is no longer idle) or after.
         with write_lock(self.ctx.engine), self.ctx.session() as session, session.begin():
             begin_write(session.connection())  # and of every other process (PostgreSQL)
+            writes = Writes()
             for row in scrobble_repo.idle_sessions(session, before=now - idle_after):
                 state = SessionState.from_dict(json.loads(row.state_json))
                 decision = finalise_idle(
@@ -166,17 +168,19 @@ class ScrobbleService:
                 item = json.loads(row.item)
                 wake = record_consequences(
                     session.connection(),
+                    writes,
                     owner=session_owner(row.owner),
                     decision=decision,
                     item=item,
                     item_key=row.item_key,
                     session_key=row.session_key,
                     source=row.source,
-                    event_id=None,
+                    event=None,
                     has_ids=bool(identifications(item)),
                 )
                 if wake:
                     users.add(wake)
+            writes.flush(session.connection())
         return sorted(users)
 
     def purge_events(self, now: datetime | None = None) -> int:

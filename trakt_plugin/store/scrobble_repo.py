@@ -47,12 +47,18 @@ _FIND_DUPLICATES = (
     .order_by(_E.id)
 )
 _SESSION_KEY = (_S.owner == bindparam("b_owner"), _S.session_key == bindparam("b_session_key"))
-_SESSION_STATE = core_select(_S.state_json).where(*_SESSION_KEY)
+# Two IN lists, not a (owner, session_key) IN (...) of pairs: SQLite scans the whole table for
+# a pair list but searches the primary key for each owner × session key (a few extra pairs of
+# the cross product are simply not asked for).
+_SESSION_STATES = core_select(_S.owner, _S.session_key, _S.state_json).where(
+    _S.owner.in_(bindparam("b_owners", expanding=True)),
+    _S.session_key.in_(bindparam("b_session_keys", expanding=True)),
+)
 _SESSION_UPDATE = SESSION_TABLE.update().where(*_SESSION_KEY)
 # Inserts built once too: a new insert() object costs a cache-key walk on every execute.
-_INSERT_EVENT = EVENT_TABLE.insert()
+_INSERT_EVENT_IDS = EVENT_TABLE.insert().returning(_E.id)
 _INSERT_SESSION = SESSION_TABLE.insert()
-_INSERT_PLAY = PLAY_TABLE.insert()
+_INSERT_PLAY_IDS = PLAY_TABLE.insert().returning(_P.id)
 _INSERT_SCROBBLE = SCROBBLE_TABLE.insert()
 _LATEST_PLAY = core_select(func.max(_P.watched_at)).where(_P.item_key == bindparam("b_item_key"))
 _LATEST_PLAY_OF_USER = _LATEST_PLAY.where(_P.user_id == bindparam("b_user_id"))
@@ -68,8 +74,8 @@ _CONNECTION_STATE = core_select(_C.state, _C.access_token.is_not(None)).where(
 # Superseding looks the session's rows up by session key alone: with the user in the WHERE,
 # SQLite picks ix_scrobble_user_status and walks every pending row of the user (a backlog makes
 # every event slower); by session key it is ix_scrobble_session_status, a handful of rows.
-_LIVE_OF_SESSION = core_select(_O.id, _O.user_id).where(
-    _O.session_key == bindparam("b_session_key"),
+_LIVE_OF_SESSIONS = core_select(_O.id, _O.user_id, _O.session_key).where(
+    _O.session_key.in_(bindparam("b_session_keys", expanding=True)),
     _O.status == "pending",
     _O.completion.is_(False),
     # Two equalities, not IN (...): a literal IN list is re-rendered at every execution.
@@ -149,11 +155,24 @@ def find_duplicates(
     return found
 
 
-def insert_event(conn: Connection, values: Mapping[str, Any]) -> int:
-    """Insert a :class:`WebhookEvent` row; returns its id."""
-    key = conn.execute(_INSERT_EVENT, dict(values)).inserted_primary_key
-    assert key is not None
-    return int(key[0])
+def insert_events(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> list[int]:
+    """Insert :class:`WebhookEvent` rows in one statement; their ids, in the rows' order."""
+    return _insert_returning_ids(conn, _INSERT_EVENT_IDS, rows)
+
+
+def _insert_returning_ids(
+    conn: Connection, statement: Any, rows: Sequence[Mapping[str, Any]]
+) -> list[int]:
+    """Run a multi-row INSERT ... RETURNING id; the ids in the rows' order.
+
+    One multi-row INSERT numbers its rows in VALUES order on both engines (SQLite's rowid and
+    a PostgreSQL sequence count up row by row), so the returned ids sorted are the rows' ids in
+    order. (SQLAlchemy's ``sort_by_parameter_order`` would send one INSERT per row on SQLite.)
+    """
+    ids = sorted(int(row_id) for row_id in conn.execute(statement, list(rows)).scalars())
+    if len(ids) != len(rows):
+        raise RuntimeError(f"{len(rows)} rows inserted, {len(ids)} ids returned")
+    return ids
 
 
 def recent_events(session: Session, *, limit: int = 50) -> Sequence[WebhookEvent]:
@@ -170,21 +189,37 @@ def purge_events(session: Session, *, before: datetime) -> int:
 # ---------------------------------------------------------------- sessions and dedupe
 
 
-def get_session_state(conn: Connection, *, owner: str, session_key: str) -> str | None:
-    """The stored policy state (JSON) of a playback session; None when there is no session."""
-    key = {"b_owner": owner, "b_session_key": session_key}
-    value = conn.execute(_SESSION_STATE, key).scalar()
-    return None if value is None else str(value)
+def session_states(conn: Connection, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], str]:
+    """The stored policy states (JSON) of these (owner, session key) sessions, where they exist
+    (one query for a whole batch)."""
+    if not keys:
+        return {}
+    params = {
+        "b_owners": sorted({owner for owner, _ in keys}),
+        "b_session_keys": sorted({session_key for _, session_key in keys}),
+    }
+    return {
+        (row.owner, row.session_key): str(row.state_json)
+        for row in conn.execute(_SESSION_STATES, params)
+    }
 
 
-def save_session(
-    conn: Connection, *, exists: bool, owner: str, session_key: str, values: Mapping[str, Any]
+def save_sessions(
+    conn: Connection, *, inserts: Sequence[Mapping[str, Any]], updates: Sequence[Mapping[str, Any]]
 ) -> None:
-    """Update the playback session row (``exists``) or insert it."""
-    if exists:
-        conn.execute(_SESSION_UPDATE, {"b_owner": owner, "b_session_key": session_key, **values})
-    else:
-        conn.execute(_INSERT_SESSION, {"owner": owner, "session_key": session_key, **values})
+    """Insert new playback session rows (``owner``, ``session_key`` and values) and update
+    existing ones (``b_owner``, ``b_session_key`` and the values to change)."""
+    _execute_by_shape(conn, _INSERT_SESSION, inserts)
+    _execute_by_shape(conn, _SESSION_UPDATE, updates)
+
+
+def _execute_by_shape(conn: Connection, statement: Any, rows: Sequence[Mapping[str, Any]]) -> None:
+    """One executemany per set of keys (an executemany takes its columns from the first row)."""
+    shapes: dict[frozenset[str], list[Mapping[str, Any]]] = {}
+    for row in rows:
+        shapes.setdefault(frozenset(row), []).append(row)
+    for same in shapes.values():
+        conn.execute(statement, same)
 
 
 def latest_play_at(
@@ -276,30 +311,34 @@ def queues_live_calls(conn: Connection, *, user_id: str) -> bool:
     return state in QUEUEING_STATES or (state == "pending" and bool(has_token))
 
 
-def supersede_live(conn: Connection, *, user_id: str, session_key: str, note: str) -> int:
-    """Mark the session's unsent start/pause calls skipped (a later event replaces them).
+def supersede_live(conn: Connection, sessions: Mapping[tuple[str, str], str]) -> int:
+    """Mark unsent start/pause calls skipped: ``{(user id, session key): note}`` (a later
+    event of the session replaces them).
 
     The UPDATE re-checks the status: a row sent meanwhile by the drain is left alone.
     """
-    rows = conn.execute(_LIVE_OF_SESSION, {"b_session_key": session_key}).all()
-    ids = [row.id for row in rows if row.user_id == user_id]
-    if not ids:
-        return 0
-    result = conn.execute(_SUPERSEDE, {"b_ids": ids, "b_note": note})
-    return int(getattr(result, "rowcount", 0) or 0)
+    keys = sorted({session_key for _, session_key in sessions})
+    rows = conn.execute(_LIVE_OF_SESSIONS, {"b_session_keys": keys}).all()
+    by_note: dict[str, list[int]] = {}
+    for row in rows:
+        note = sessions.get((row.user_id, row.session_key))
+        if note is not None:
+            by_note.setdefault(note, []).append(row.id)
+    changed = 0
+    for note, ids in by_note.items():
+        result = conn.execute(_SUPERSEDE, {"b_ids": ids, "b_note": note})
+        changed += int(getattr(result, "rowcount", 0) or 0)
+    return changed
 
 
-def insert_play(conn: Connection, values: Mapping[str, Any]) -> int:
-    """Insert a ledger :class:`Play`; returns its id."""
-    key = conn.execute(_INSERT_PLAY, dict(values)).inserted_primary_key
-    assert key is not None
-    return int(key[0])
+def insert_plays(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> list[int]:
+    """Insert ledger :class:`Play` rows in one statement; their ids, in the rows' order."""
+    return _insert_returning_ids(conn, _INSERT_PLAY_IDS, rows)
 
 
 def insert_scrobbles(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
-    """Insert outbox rows (:class:`Scrobble`), in order."""
-    for values in rows:
-        conn.execute(_INSERT_SCROBBLE, dict(values))
+    """Insert outbox rows (:class:`Scrobble`), in order (rows of one shape: an executemany)."""
+    _execute_by_shape(conn, _INSERT_SCROBBLE, rows)
 
 
 def next_pending(session: Session, *, user_id: str) -> Scrobble | None:
