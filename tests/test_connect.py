@@ -301,3 +301,43 @@ def test_denied_redirect_records_the_error_and_keeps_the_state(
     with restarted.api() as api:
         assert _trakt(api, connected["id"])["state"] == "connected"
         _calls_go_out(api, fake_trakt, connected["id"], "lee_t")
+
+
+# ---------------------------------------------------------------- "Test connection" (SPEC §10)
+
+
+def test_connection_check_names_a_wrong_client_id(
+    service_factory,
+    fake_trakt: FakeTraktServer,  # type: ignore[no-untyped-def]
+) -> None:
+    service: Service = service_factory(fake_trakt.service_env(TRAKT_CLIENT_ID="wrong-client-id"))
+    with service.api() as api:
+        check = api.post("/api/v1/settings/test-connection").json()
+    assert check["ok"] is False
+    assert "client id" in check["error"] and "403" in check["error"]
+    assert "wrong-client-id" not in check["error"]
+    probes = [r for r in fake_trakt.state.requests if r.path == "/genres/movies"]
+    assert len(probes) == 1
+
+
+def test_connection_check_with_the_right_client_id_is_ok(
+    service_factory,
+    fake_trakt: FakeTraktServer,  # type: ignore[no-untyped-def]
+) -> None:
+    service: Service = service_factory(fake_trakt.service_env())
+    with service.api() as api:
+        check = api.post("/api/v1/settings/test-connection").json()
+    assert check["ok"] is True and isinstance(check["ms"], int)
+
+
+def test_connection_check_sends_nothing_before_the_app_credentials_exist(
+    service_factory,
+    fake_trakt: FakeTraktServer,  # type: ignore[no-untyped-def]
+) -> None:
+    env = fake_trakt.service_env()
+    del env["TRAKT_CLIENT_ID"], env["TRAKT_CLIENT_SECRET"]
+    service: Service = service_factory(env)
+    with service.api() as api:
+        check = api.post("/api/v1/settings/test-connection").json()
+    assert check["ok"] is False and "client id" in check["error"]
+    assert fake_trakt.state.requests == []

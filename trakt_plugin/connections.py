@@ -114,34 +114,33 @@ class TraktGateway:
         return TraktAuth(self.client())
 
     async def test_connection(self) -> dict[str, object]:
-        """Reach Trakt through the configured proxy; any answer from Trakt counts as reachable."""
+        """Reach Trakt through the configured proxy with the app's client id.
+
+        Reachable and accepted: ok with the time taken. A 401/403 in JSON is Trakt refusing the
+        client id (Cloudflare's blocks are HTML). Without app credentials nothing is sent: a
+        probe with an empty client id could only be refused.
+        """
         settings = self._ctx.settings
         via = describe_proxy(settings.proxy)
-        probe_client = None if self.configured else self._unauthenticated_client()
-        client = probe_client or self.client()
+        if not self.configured:
+            return {
+                "ok": False,
+                "error": "no Trakt app credentials yet: set the client id and secret first",
+                "via": via,
+            }
         started = time.perf_counter()
         try:
-            response = await client.probe()
+            response = await self.client().probe()
         except errors.TraktError as exc:
             return {"ok": False, "error": _describe_failure(exc, "reaching Trakt"), "via": via}
-        finally:
-            if probe_client is not None:
-                await probe_client.close()
         elapsed = round((time.perf_counter() - started) * 1000)
-        if response.status_code >= 500 or "text/html" in response.headers.get("content-type", ""):
-            return {"ok": False, "error": f"Trakt answered {response.status_code}", "via": via}
+        status = response.status_code
+        if status >= 500 or "text/html" in response.headers.get("content-type", ""):
+            return {"ok": False, "error": f"Trakt answered {status}", "via": via}
+        if status in (401, 403):
+            error = f"Trakt refused the client id (HTTP {status}): check the app's client id"
+            return {"ok": False, "error": error, "via": via}
         return {"ok": True, "via": via, "ms": elapsed}
-
-    def _unauthenticated_client(self) -> TraktClient:
-        """A throwaway client before the app credentials are set (the proxy can be tested)."""
-        settings = self._ctx.settings
-        return TraktClient(
-            client_id="",
-            client_secret="",
-            http=proxy_http_client(settings.proxy, settings.scrobble.http_timeout),
-            api_url=settings.api_url,
-            auth_url=settings.auth_url,
-        )
 
 
 class ConnectionService:
