@@ -1,7 +1,9 @@
-"""Watch mode for Plex through the running service, alone and beside the Plex webhook."""
+"""Watch mode for Plex beside the Plex webhook (issue 13 acceptance 4): both on for one server, ten
+playbacks each seen both ways, exactly ten plays."""
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -40,6 +42,17 @@ class PlexWatch:
             timeout=20,
         )
         assert answer.status_code == 202, answer.text
+
+    def stored(self, movie: Any, raw_kind: str) -> int:
+        """How many stored events of this movie's playback have that raw kind (a trailing dot:
+        that prefix): ``watch.start`` from the watcher, ``media.play`` from the webhook."""
+        pattern = raw_kind + "%" if raw_kind.endswith(".") else raw_kind
+        with sqlite3.connect(self.service.data_dir / "trakt-plugin.db", timeout=10) as db:
+            (count,) = db.execute(
+                "SELECT count(*) FROM webhookevent WHERE raw_kind LIKE ? AND session_key LIKE ?",
+                (pattern, f"%:{movie.rating_key}"),
+            ).fetchone()
+        return int(count)
 
     def idle(self) -> bool:
         with self.service.api() as api:
@@ -85,31 +98,32 @@ def plex_watch(
         server.stop()
 
 
-def test_plex_play_pause_resume_stop_at_95_gives_one_play(plex_watch: PlexWatch) -> None:
-    w = plex_watch
-    session = w.plex.start_session(w.plex.owner, w.movies[0], offset=0)
-    wait_until(lambda: w.calls("/scrobble/start") == 1, timeout=20, what="start")
-    w.plex.pause(session, DURATION_MS // 3)
-    wait_until(lambda: w.calls("/scrobble/pause") == 1, timeout=20, what="pause")
-    w.plex.resume(session)
-    wait_until(lambda: w.calls("/scrobble/start") == 2, timeout=20, what="resume")
-    w.plex.stop_session(session, offset=DURATION_MS * 95 // 100)
-
-    wait_until(lambda: w.calls("/scrobble/stop") == 1, timeout=20, what="stop")
-    assert [p.item.title for p in w.trakt.history("olivia")] == ["Watch Movie 0"]
-
-
 def test_webhook_and_watcher_both_on_ten_playbacks_give_ten_plays(plex_watch: PlexWatch) -> None:
+    """Each playback is seen both ways (the test waits until the watcher stored its start and
+    its stop): for even ones the watcher comes first, for odd ones the webhook does."""
     w = plex_watch
-    for movie in w.movies:
+    for n, movie in enumerate(w.movies):
+        watcher_first = n % 2 == 0
         session = w.plex.start_session(w.plex.owner, movie, offset=0)
-        w.webhook("start", movie, 0, session.machine_identifier)
+        player = session.machine_identifier
+        if watcher_first:
+            wait_until(lambda m=movie: w.stored(m, "watch.start"), timeout=20, what="watched")
+        w.webhook("start", movie, 0, player)
+        wait_until(lambda m=movie: w.stored(m, "watch.start"), timeout=20, what="watched")
         w.plex.progress(session, DURATION_MS // 2)
-        w.plex.stop_session(session, offset=DURATION_MS * 95 // 100)
-        w.webhook("scrobble", movie, 90, session.machine_identifier)
-        w.webhook("stop", movie, 95, session.machine_identifier)
+        if watcher_first:
+            w.plex.stop_session(session, offset=DURATION_MS * 95 // 100)
+            wait_until(lambda m=movie: w.stored(m, "watch.stop"), timeout=20, what="stop")
+        w.webhook("scrobble", movie, 90, player)
+        w.webhook("stop", movie, 95, player)
+        if not watcher_first:
+            w.plex.stop_session(session, offset=DURATION_MS * 95 // 100)
+            wait_until(lambda m=movie: w.stored(m, "watch.stop"), timeout=20, what="stop")
+        assert w.stored(movie, "media.") == 3  # the webhooks: play, scrobble, stop
 
     wait_until(lambda: len(w.trakt.history("olivia")) >= 10, timeout=60, what="ten plays")
     wait_until(w.idle, timeout=60, what="the outbox empty")
     titles = sorted(p.item.title for p in w.trakt.history("olivia"))
-    assert titles == sorted(m.title for m in w.movies)
+    assert titles == sorted(m.title for m in w.movies)  # exactly ten, one per movie
+    completions = w.calls("/scrobble/stop") + w.calls("/sync/history")
+    assert completions == 10
