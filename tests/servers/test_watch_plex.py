@@ -445,3 +445,27 @@ async def test_the_token_never_reaches_the_log(
     assert any("X-Plex-Token: ****" in r.getMessage() for r in caplog.records)
     assert token not in caplog.text
     assert all(token not in str(r.args) for r in caplog.records)
+
+
+async def test_two_hours_of_updates_every_five_seconds_make_under_200_events(
+    quiet: Watch,
+) -> None:
+    """Every heartbeat is seen (the test waits for each list), yet a playback stores about one
+    event per percent, never one per update (SPEC §12)."""
+    fake = quiet.rig.fake
+    section = fake.add_section("Movies", "movie")
+    movie = fake.add_movie(section, "Long", year=2020, ids={"imdb": "tt7777777"},
+                           duration=7_200_000)  # fmt: skip
+    quiet.start()
+    await quiet.until(lambda: len(quiet.lists) == 1, "seed")
+    session = fake.start_session(fake.owner, movie, offset=0)
+    await quiet.until(lambda: quiet.kinds == ["start"], "start")
+    for second in range(5, 7200, 5):
+        seen = len(quiet.lists)
+        fake.progress(session, second * 1000)
+        await quiet.until(lambda seen=seen: len(quiet.lists) > seen, f"the update at {second} s")
+    fake.stop_session(session, offset=7_200_000)
+    await quiet.until(lambda: quiet.kinds[-1:] == ["stop"], "stop")
+    assert len(quiet.lists) > 1440
+    assert quiet.kinds[0] == "start" and set(quiet.kinds[1:-1]) == {"progress"}
+    assert len(quiet.events) < 200, len(quiet.events)
