@@ -8,7 +8,7 @@ from typing import Annotated, Any, TypeVar
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import AfterValidator, BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..context import AppContext
@@ -55,8 +55,20 @@ Limit = Annotated[int, Query(ge=1, le=MAX_PAGE, description="page size")]
 Cursor = Annotated[str | None, Query(description="opaque cursor from next_cursor")]
 
 
-# Integer cursors beyond this are not ones we hand out (and would overflow SQLite's INTEGER).
-MAX_INTEGER_CURSOR = 2**62
+# Integer cursors and row ids from this on are not ones we hand out: every row id column is an
+# INTEGER, 32 bits on PostgreSQL, which refuses a larger value even in a comparison (a 500).
+MAX_INTEGER_CURSOR = 2**31
+
+
+def _no_nul(value: str) -> str:
+    if "\x00" in value:
+        raise ValueError("must not contain a NUL character")
+    return value
+
+
+# Text stored as it is sent (names, ids): PostgreSQL's text cannot hold U+0000 (a 500 there), so
+# neither engine takes it: a 422 naming the field.
+StoredText = AfterValidator(_no_nul)
 
 
 def field_error(message: str, field: str) -> RequestValidationError:

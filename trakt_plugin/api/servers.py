@@ -23,14 +23,18 @@ from ..config import (
 from ..context import AppContext
 from ..servers.service import AccountView, ServerService, ServerServiceError
 from ..store.models import MediaServer, as_utc
-from .common import ERRORS, Ctx, Cursor, Limit, field_error, integer_cursor
+from .common import ERRORS, Ctx, Cursor, Limit, StoredText, field_error, integer_cursor
 
 router = APIRouter(tags=["servers"], responses=ERRORS)
 
 Name = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_SERVER_NAME)
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_SERVER_NAME),
+    StoredText,
 ]
-Url = Annotated[str, StringConstraints(max_length=2000), AfterValidator(check_server_url)]
+Url = Annotated[
+    str, StringConstraints(max_length=2000), StoredText, AfterValidator(check_server_url)
+]
 Token = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_SERVER_TOKEN)
 ]

@@ -13,12 +13,16 @@ from sqlmodel import Session
 from ..events.parsers._common import normalise_guid
 from ..store import repo
 from ..store.models import Identity, TraktConnection, User, as_utc
-from .common import ERRORS, Ctx, Cursor, Limit, integer_cursor, not_found
+from .common import ERRORS, Ctx, Cursor, Limit, StoredText, integer_cursor, not_found
 
 router = APIRouter(tags=["users"], responses=ERRORS)
 
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
-ExternalId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Name = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100), StoredText
+]
+ExternalId = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), StoredText
+]
 Source = Literal["revenge", "plex", "jellyfin", "emby"]
 _GUID = re.compile(
     r"^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$"
@@ -36,7 +40,7 @@ class UserUpdate(BaseModel):
 class IdentityCreate(BaseModel):
     source: Source
     external_id: ExternalId
-    name: str | None = Field(default=None, max_length=200)
+    name: Annotated[str, StoredText] | None = Field(default=None, max_length=200)
 
 
 class IdentityPublic(BaseModel):
