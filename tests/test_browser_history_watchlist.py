@@ -126,6 +126,22 @@ def _posters_come_from_the_product(driver: WebDriver, service: Service) -> None:
     assert origins and set(origins) == {service.url}, set(origins)
 
 
+def _row_image_type(driver: WebDriver, title: str) -> str:
+    """What the poster of the row titled ``title`` answers (its Content-Type), asked the way
+    the page asked it (same origin, the session's cookie)."""
+    return str(
+        driver.execute_async_script(
+            "const [title, done] = arguments;"
+            "const row = [...document.querySelectorAll('.history-row')].find(r =>"
+            "  r.querySelector('.history-row-title').textContent.trim().startsWith(title));"
+            "if (!row) { done('no row for ' + title); return; }"
+            "fetch(row.querySelector('img').src)"
+            "  .then(r => done(r.headers.get('content-type')), e => done(String(e)));",
+            title,
+        )
+    )
+
+
 def _watchlist(driver: WebDriver, service: Service, user_id: str, title: str, year: int) -> None:
     _open(driver, service, "/watchlist")
     wait_for(driver, ".watchlist-empty")
@@ -153,7 +169,10 @@ def test_history_and_watchlist_pages(
     fake.add_movie("The Matrix", 2021, {"trakt": 99_481, "slug": "the-matrix-2021"})  # a decoy
     service = service_factory(sync_env(fake_trakt, TRAKT_PLUGIN_ADMIN_PASSWORD=PASSWORD))
     user = connect_user(service, fake_trakt, "Cleo", "cleo")
-    fake.seed_history("cleo", PLAYS)
+    plays = fake.seed_history("cleo", PLAYS)
+    # the newest movie has no poster at Trakt: its row shows the placeholder
+    no_poster = next(p.item for p in reversed(plays) if p.item.type == "movie")
+    no_poster.poster = False
     with service.api() as api:
         body = {"kind": "history", "direction": "import", "dry_run": False}
         run_id = api.post(f"/api/v1/users/{user['id']}/sync", json=body).json()["run_id"]
@@ -176,6 +195,7 @@ def test_history_and_watchlist_pages(
             driver.set_window_size(width, height)
             _history(driver, service)
             _posters_come_from_the_product(driver, service)
+            assert _row_image_type(driver, no_poster.title) == "image/svg+xml"
             if width < 600:
                 _no_sideways_scroll(driver)
             _watchlist(driver, service, user["id"], title, year)
