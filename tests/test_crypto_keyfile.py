@@ -50,7 +50,9 @@ def test_a_damaged_key_file_stops_startup_with_one_line(tmp_path: Path, size: in
     assert f"{KEY_BYTES} bytes" in lines[0]
     assert "Traceback" not in result.stderr + result.stdout
     assert key_file.read_bytes() == b"k" * size  # never replaced: it may be restorable
-    assert not (data_dir / "trakt-plugin.db").exists()  # stopped before opening the store
+    # No database URL here, so on any run (TRAKT_PLUGIN_TEST_DB too) the store would be this
+    # SQLite file: its absence shows the start stopped before opening the store.
+    assert not (data_dir / "trakt-plugin.db").exists()
 
 
 def test_a_fresh_start_creates_a_private_key_and_a_restart_reuses_it(
