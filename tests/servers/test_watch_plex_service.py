@@ -3,7 +3,6 @@ playbacks each seen both ways, exactly ten plays."""
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -11,6 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests import pg
 from tests.conftest import WEBHOOK_TOKEN, FakeTraktServer, Service, connect_user, wait_until
 from tests.fake_plex import FakePlex, PlexServerThread
 from tests.webhooks import payloads
@@ -47,12 +47,13 @@ class PlexWatch:
         """How many stored events of this movie's playback have that raw kind (a trailing dot:
         that prefix): ``watch.start`` from the watcher, ``media.play`` from the webhook."""
         pattern = raw_kind + "%" if raw_kind.endswith(".") else raw_kind
-        with sqlite3.connect(self.service.data_dir / "trakt-plugin.db", timeout=10) as db:
-            (count,) = db.execute(
-                "SELECT count(*) FROM webhookevent WHERE raw_kind LIKE ? AND session_key LIKE ?",
-                (pattern, f"%:{movie.rating_key}"),
-            ).fetchone()
-        return int(count)
+        rows = pg.query(
+            pg.store_url(self.service),
+            "SELECT count(*) AS n FROM webhookevent"
+            " WHERE raw_kind LIKE :kind AND session_key LIKE :session",
+            {"kind": pattern, "session": f"%:{movie.rating_key}"},
+        )
+        return int(rows[0]["n"])
 
     def idle(self) -> bool:
         with self.service.api() as api:

@@ -4,7 +4,6 @@ person linked to one of its accounts: the world of the watch-mode service tests.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -12,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests import pg
 from tests.conftest import FakeTraktServer, Service, connect_user, wait_until
 from tests.fake_jellyfin import FakeJellyfin, LiveServer
 from tests.fake_plex import FakePlex, PlexServerThread
@@ -159,7 +159,7 @@ class WatchWorld:
     def card(self) -> str:
         """The Servers page as a signed-in browser first receives it (the card's text is in
         the page NiceGUI sends)."""
-        cookie = signed_in_cookie(self.service.data_dir)
+        cookie = signed_in_cookie(self.service)
         with httpx.Client(base_url=self.service.url, timeout=10) as browser:
             browser.cookies.set(COOKIE_NAME, cookie)
             page = browser.get("/servers")
@@ -175,20 +175,21 @@ class WatchWorld:
 
     def watched(self, raw_kind: str) -> list[float | None]:
         """The progress of each stored event the watcher made of that kind (``watch.start``…)."""
-        with sqlite3.connect(self.service.data_dir / "trakt-plugin.db", timeout=10) as db:
-            rows = db.execute(
-                "SELECT progress FROM webhookevent WHERE raw_kind = ? ORDER BY id", (raw_kind,)
-            ).fetchall()
-        return [row[0] for row in rows]
+        rows = pg.query(
+            pg.store_url(self.service),
+            "SELECT progress FROM webhookevent WHERE raw_kind = :kind ORDER BY id",
+            {"kind": raw_kind},
+        )
+        return [row["progress"] for row in rows]
 
     def seen_at(self, progress: float) -> bool:
         """Whether the watcher stored an event of this playback at ``progress`` percent."""
-        with sqlite3.connect(self.service.data_dir / "trakt-plugin.db", timeout=10) as db:
-            row = db.execute(
-                "SELECT 1 FROM webhookevent WHERE raw_kind LIKE 'watch.%' AND progress = ?",
-                (progress,),
-            ).fetchone()
-        return row is not None
+        rows = pg.query(
+            pg.store_url(self.service),
+            "SELECT 1 FROM webhookevent WHERE raw_kind LIKE 'watch.%' AND progress = :progress",
+            {"progress": progress},
+        )
+        return bool(rows)
 
     def idle(self) -> bool:
         with self.service.api() as api:
