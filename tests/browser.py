@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from urllib.parse import urlsplit
 
 from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.chrome.service import Service as DriverService
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
@@ -92,7 +93,10 @@ def choose(driver: WebDriver, css: str, option: str) -> None:
                 return True
         return False
 
-    WebDriverWait(driver, WAIT_SECONDS).until(pick)
-    WebDriverWait(driver, WAIT_SECONDS).until(
+    # The menu and its items are removed from the page as it closes: an element that went away
+    # between finding and reading it is looked for again.
+    wait = WebDriverWait(driver, WAIT_SECONDS, ignored_exceptions=(StaleElementReferenceException,))
+    wait.until(pick)
+    wait.until(
         lambda d: not any(m.is_displayed() for m in d.find_elements(By.CSS_SELECTOR, ".q-menu"))
     )
