@@ -61,6 +61,8 @@ def test_ids_and_cursors_past_sqlite_integers_answer_422(service: Service) -> No
             ("GET", f"/api/v1/users/{user}/history?cursor=2024-01-01T00:00:00_{huge}", "cursor"),
             ("GET", f"/api/v1/sync/runs?cursor={huge}", "cursor"),
             ("GET", f"/api/v1/sync/runs/any?items_cursor={huge}", "items_cursor"),
+            ("GET", f"/api/v1/users/{user}/lists?cursor={huge}", "cursor"),
+            ("GET", f"/api/v1/users/{user}/ratings?cursor={huge}", "cursor"),
         ):
             answer = api.request(method, path)
             assert answer.status_code == 422, (path, answer.text)
@@ -69,3 +71,31 @@ def test_ids_and_cursors_past_sqlite_integers_answer_422(service: Service) -> No
         assert api.delete("/api/v1/scrobbles/12345").status_code == 404
         other = api.get("/api/v1/sync/runs", params={"cursor": "x"})
         assert other.status_code == 422 and other.json()["field"] == "cursor", other.text
+
+
+def test_a_nul_in_the_url_answers_400_before_any_route(service: Service) -> None:
+    """PostgreSQL cannot compare text holding U+0000: ids and cursors with one never reach it."""
+    with service.api() as api:
+        for path in (
+            "/api/v1/users/a%00b",
+            "/api/v1/servers?cursor=a%00",
+            "/api/v1/users?limit=1&x=%00",
+        ):
+            answer = api.get(path)
+            assert answer.status_code == 400, (path, answer.text)
+            assert "NUL" in answer.json()["error"]
+    hook = httpx.post(f"{service.url}/webhooks/revenge?token={WEBHOOK_TOKEN}%00", json={})
+    assert hook.status_code == 400 and "NUL" in hook.json()["error"]
+
+
+def test_a_webhook_body_with_a_nul_is_refused_and_kept(service: Service) -> None:
+    body = (
+        b'{"event": "start", "user_id": "odd\\u0000", "content_type": "movie", "progress": 5,'
+        b' "movie": {"title": "M", "year": 1999, "ids": {"imdb": "tt0133093"}}}'
+    )
+    hook = f"{service.url}/webhooks/revenge?token={WEBHOOK_TOKEN}"
+    answer = httpx.post(hook, content=body, headers={"content-type": "application/json"})
+    assert answer.status_code == 400 and "NUL" in answer.json()["error"], answer.text
+    with service.api() as api:
+        (kept,) = api.get("/api/v1/webhooks/rejected").json()["items"]
+    assert kept["status"] == 400 and "NUL" in kept["reason"]

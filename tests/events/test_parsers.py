@@ -11,6 +11,7 @@ from urllib.parse import urlencode
 
 import pytest
 
+from trakt_plugin.events.bodies import extract_payload
 from trakt_plugin.events.model import (
     BadPayload,
     Ignored,
@@ -490,6 +491,16 @@ def test_unsupported_content_types(source: str, ctype: str | None, body: bytes) 
         ("revenge", "application/json", b"[" * 100_000, "JSON"),
         ("emby", "application/json; charset=klingon", b"{}", "charset"),
         ("nope", "application/json", b"{}", "unknown source"),
+        # PostgreSQL's text holds no U+0000: a NUL in a value or a key is refused on any engine
+        ("revenge", "application/json", b'{"event": "start", "user_id": "a\\u0000b"}', "NUL"),
+        ("jellyfin", "application/json", b'{"Name": {"x\\u0000": 1}}', "NUL"),
+        (
+            "plex",
+            "multipart/form-data; boundary=b",
+            multipart([("payload", b'{"event": ["\\u0000"]}', None)], "b"),
+            "NUL",
+        ),
+        ("jellyfin", "application/x-www-form-urlencoded", b"Name=a%00b", "NUL"),
     ],
 )
 def test_bad_bodies(source: str, ctype: str, body: bytes, reason_part: str) -> None:
@@ -497,6 +508,12 @@ def test_bad_bodies(source: str, ctype: str, body: bytes, reason_part: str) -> N
         parse_event(source, ctype, body, RECEIVED)
     assert reason_part in info.value.reason
     assert len(info.value.reason) <= 200
+
+
+def test_an_escaped_backslash_before_u0000_is_no_nul() -> None:
+    """The JSON text ``"a\\\\u0000"`` is a backslash then "u0000": an ordinary string."""
+    payload = extract_payload("revenge", "application/json", b'{"title": "a\\\\u0000"}')
+    assert payload == {"title": "a\\u0000"}
 
 
 def test_unknown_source_is_its_own_type() -> None:

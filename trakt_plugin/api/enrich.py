@@ -21,7 +21,7 @@ from ..enrich.metadata import (
 )
 from ..enrich.stats_sql import StatsRange
 from ..enrich.vip import FeatureUnavailable
-from .common import ERRORS, Ctx, Cursor, Limit
+from .common import ERRORS, Ctx, Cursor, Limit, integer_cursor
 
 router = APIRouter(tags=["enrichment"], responses=ERRORS)
 
@@ -311,6 +311,7 @@ async def lists(
     ctx: Ctx, user_id: str, limit: Limit = 100, cursor: Cursor = None, refresh: Refresh = False
 ) -> dict[str, Any]:
     """The user's personal Trakt lists with their items (VIP users, `vip.enable_lists`)."""
+    integer_cursor(cursor)  # a 422 naming the field for anything we did not hand out
     try:
         return await enrichment(ctx).vip.lists(user_id, limit=limit, cursor=cursor, refresh=refresh)
     except LookupError:

@@ -154,7 +154,7 @@ class VipService:
 
     def lists_page(self, user_id: str, *, limit: int, cursor: str | None) -> dict[str, Any]:
         """Imported lists with their items (store only)."""
-        after = int(cursor) if cursor and cursor.isdigit() else 0
+        after = int(cursor) if cursor else 0  # checked by the API (integer_cursor)
         with self._ctx.session() as session:
             page, more = enrich_repo.lists_page(session, user_id=user_id, after=after, limit=limit)
         items = [

@@ -98,7 +98,28 @@ def _load_object(text: str, what: str) -> dict[str, Any]:
         _fail(f"{what}: invalid JSON ({str(exc)[:80]})")
     if not isinstance(value, dict):
         _fail(f"{what}: expected a JSON object")
+    # A NUL can only come from a \u0000 escape (strict JSON refuses a raw one); PostgreSQL's text
+    # cannot hold it, so neither engine takes it: the body is refused and kept for diagnosis.
+    if "\\u0000" in text and _holds_nul(value):
+        _fail(f"{what}: a text or key holds a NUL character (\\u0000)")
     return value
+
+
+def _holds_nul(value: object) -> bool:
+    """Whether any key or string in the decoded JSON holds U+0000 (no recursion: bodies may be
+    nested deep)."""
+    pending = [value]
+    while pending:
+        current = pending.pop()
+        if isinstance(current, str):
+            if "\x00" in current:
+                return True
+        elif isinstance(current, dict):
+            pending.extend(current.keys())
+            pending.extend(current.values())
+        elif isinstance(current, list):
+            pending.extend(current)
+    return False
 
 
 def _multipart_fields(body: bytes, params: dict[str, str]) -> dict[str, tuple[bytes, str | None]]:
@@ -209,7 +230,10 @@ def extract_payload(source: str, content_type: str | None, body: bytes) -> dict[
         field = _FORM_FIELD.get(source)
         if field is None:
             # Jellyfin's GenericForm destination sends the template's top-level keys as fields.
-            return {name: raw.decode("utf-8", "replace") for name, (raw, _) in fields.items()}
+            form = {name: raw.decode("utf-8", "replace") for name, (raw, _) in fields.items()}
+            if _holds_nul(form):
+                _fail("a form field or name holds a NUL character")
+            return form
         if field not in fields:
             _fail(f"form body has no {field!r} field")
         raw, charset = fields[field]

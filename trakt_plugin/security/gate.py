@@ -1,6 +1,7 @@
 """The ASGI layer in front of everything (SPEC §11).
 
 - ``Host`` allow-list while listening on a loopback address (DNS rebinding): other hosts get 400.
+- A NUL character in the URL (path or query): 400.
 - Security headers on every HTTP answer (no framing, no sniffing, same-origin referrers).
 - ``/api/``: the bearer token is checked before any byte of the body is read (a stranger's 32 MB
   body is never buffered), then the body is capped at 8 MiB (413).
@@ -86,6 +87,9 @@ class SecurityGate:
         if scope["type"] == "websocket":
             await self.app(scope, receive, send)
             return
+        if _nul_in_url(scope):
+            await _answer(send, 400, "a NUL character in the URL")
+            return
         if str(scope.get("path", "")).startswith(API_PREFIX):
             await self._api(scope, receive, send, headers)
             return
@@ -125,6 +129,12 @@ class SecurityGate:
             # A store read: off the event loop.
             return await asyncio.to_thread(self.session_valid, _cookie(headers, COOKIE_NAME))
         return False
+
+
+def _nul_in_url(scope: Scope) -> bool:
+    """A NUL in the path or the query: no page or call takes one, and PostgreSQL cannot compare
+    text holding it (ids and cursors reach queries), so it is refused before any route."""
+    return "\x00" in str(scope.get("path", "")) or b"%00" in scope.get("query_string", b"")
 
 
 def _cookie(headers: Headers, name: str) -> str | None:
