@@ -74,7 +74,9 @@ def test_import_downloads_each_poster_once_and_serves_it(
             poster_states(service).get("pending", 0) == 0
             and fake.image_downloads[BREAKING_BAD] == 1
         ),
-        timeout=75,  # the nudge after the import, else the job's next minute at the latest
+        # the nudge after the import's commits, never the job's next minute (a nudge that came
+        # while the job was reading an empty queue was once lost that way)
+        timeout=30,
         what="posters downloaded",
     )
     # one download per image: the Matrix played twice, two episodes share the show's poster

@@ -194,9 +194,8 @@ class PosterService:
         while not self._stopped:
             self._again = False
             urls = await self._db(lambda conn: repo.due_urls(conn, limit=BATCH))
-            if not urls:
-                return
             await asyncio.gather(*(one(u) for u in urls))
+            # A nudge while this round ran (even while it read nothing due): look again.
             if len(urls) < BATCH and not self._again:
                 return
 
