@@ -254,7 +254,7 @@ def strict_fake(state: Any) -> Any:
     state.enforce_poll_interval = True
     state.oauth_on_api_host = False
     state.auth_hostnames.add(AUTH_HOSTNAME)
-    state.device_interval = 1  # poll every second instead of Trakt's usual 5
+    state.device_interval = 0.25  # poll four times a second instead of Trakt's usual 5 s
     return state
 
 

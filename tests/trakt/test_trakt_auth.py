@@ -53,6 +53,20 @@ async def test_device_flow_through_every_status(fake: FakeTrakt, client: TraktCl
 
 
 @pytest.mark.asyncio
+async def test_an_odd_device_code_answer_is_a_trakt_error(
+    fake: FakeTrakt, client: TraktClient
+) -> None:
+    """A fraction of a second is an interval (a test server's); a negative one is no answer Trakt
+    documents: a TraktError the API turns into a 502, never a 500."""
+    auth = TraktAuth(client)
+    fake.device_interval = 0.25
+    assert (await auth.device_code()).interval == 0.25
+    fake.device_interval = -1
+    with pytest.raises(errors.UnexpectedStatus, match="device code"):
+        await auth.device_code()
+
+
+@pytest.mark.asyncio
 async def test_poll_until_done_slows_down_and_finishes(
     fake: FakeTrakt, client: TraktClient, clock: FakeClock
 ) -> None:

@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
 
+from pydantic import ValidationError
+
 from .. import clock as product_clock
 from . import errors
 from .client import TokenSource, TraktClient
@@ -106,7 +108,13 @@ class TraktAuth:
         reply = await self._client.oauth_post(
             "/oauth/device/code", {"client_id": self._client.client_id}
         )
-        return DeviceCode.model_validate(reply.data)
+        try:
+            return DeviceCode.model_validate(reply.data)
+        except ValidationError:
+            raise errors.UnexpectedStatus(
+                "Trakt's answer to the device code request is not one it documents",
+                status=reply.status,
+            ) from None
 
     async def poll_device_token(self, device_code: str) -> Tokens:
         """Poll once; tokens when approved, else a DeviceFlowError subclass (docs §2.5)."""

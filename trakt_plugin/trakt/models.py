@@ -39,7 +39,8 @@ class DeviceCode(TraktModel):
     user_code: str
     verification_url: str
     expires_in: int
-    interval: int = 5
+    # Trakt sends whole seconds; a fraction is taken as it is (a test server polls faster).
+    interval: float = Field(default=5, gt=0, le=3600)
 
 
 # --------------------------------------------------------------------------- media
