@@ -196,6 +196,18 @@ class WatchWorld:
             pending = api.get("/api/v1/scrobbles", params={"status": "pending"})
         return not pending.json()["items"]
 
+    def diagnosis(self) -> str:
+        """The watcher's stored events, the scrobble rows and Trakt's answers, for a failure."""
+        url = pg.store_url(self.service)
+        events = pg.query(url, "SELECT id, raw_kind, progress, note FROM webhookevent ORDER BY id")
+        rows = pg.query(
+            url,
+            "SELECT id, action, status, progress, attempts, last_error, next_attempt_at"
+            " FROM scrobble ORDER BY id",
+        )
+        answers = [(r.method, r.path, r.status) for r in self.trakt.requests]
+        return f"events: {events}\nscrobbles: {rows}\ntrakt: {answers}"
+
     def ledger(self) -> list[dict[str, Any]]:
         with self.service.api() as api:
             return list(api.get(f"/api/v1/users/{self.user_id}/history").json()["items"])
@@ -228,7 +240,8 @@ def watch_world(
         world = WatchWorld(service, fake_trakt.state, player, server_id, user["id"])
         wait_until(lambda: world.watch_state() == "connected", timeout=20, what="watching")
         yield world
-        # shown by pytest only when the test failed: what the service did
+        # shown by pytest only when the test failed: what the service did, stored and sent
         print(world.service.log()[-20_000:])
+        print(world.diagnosis())
     finally:
         player.server.stop()

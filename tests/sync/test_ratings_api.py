@@ -6,8 +6,6 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-import pytest
-
 from tests.conftest import wait_until
 from tests.fake_trakt import Item
 from tests.sync.conftest import SyncWorld
@@ -162,33 +160,31 @@ def test_a_deleted_rating_never_synced_is_not_sent(world: SyncWorld) -> None:
     assert world.fake.state.requests_to("/sync/ratings/remove", "POST") == []
 
 
-@pytest.mark.parametrize(
-    ("body", "field"),
-    [
-        ({"type": "movie", "movie": {"ids": {"trakt": 481}}, "rating": 0}, "rating"),
-        ({"type": "movie", "movie": {"ids": {"trakt": 481}}, "rating": 11}, "rating"),
-        ({"type": "movie", "movie": {"ids": {"trakt": 481}}, "rating": 7.5}, "rating"),
-        ({"type": "movie", "movie": {"ids": {"trakt": 481}}, "rating": "7"}, "rating"),
-        ({"type": "movie", "movie": {"ids": {"trakt": 481}}, "rating": True}, "rating"),
-        ({"type": "movie", "movie": {"ids": {"trakt": 481}}}, "rating"),
-        ({"type": "movie", "movie": {"title": "No ids"}, "rating": 7}, "movie.ids"),
-        ({"type": "movie", "rating": 7}, "movie"),
-        ({"type": "show", "show": {"ids": {}}, "rating": 7}, "show.ids"),
-        (
-            {"type": "episode", "episode": {"ids": {"imdb": "tt0959621"}}, "rating": 7},
-            "episode.ids",
-        ),
-        ({"type": "episode", "show": {"ids": {"trakt": 1388}}, "rating": 7}, "episode"),
-        ({"type": "season", "show": {"ids": {"trakt": 1388}}, "rating": 7}, "type"),
-    ],
-)
-def test_a_rating_that_fails_validation_answers_422_naming_the_field(
-    world: SyncWorld, body: dict[str, Any], field: str
-) -> None:
+INVALID_RATINGS = [
+    ({"type": "movie", "movie": {"ids": {"trakt": 481}}, "rating": 0}, "rating"),
+    ({"type": "movie", "movie": {"ids": {"trakt": 481}}, "rating": 11}, "rating"),
+    ({"type": "movie", "movie": {"ids": {"trakt": 481}}, "rating": 7.5}, "rating"),
+    ({"type": "movie", "movie": {"ids": {"trakt": 481}}, "rating": "7"}, "rating"),
+    ({"type": "movie", "movie": {"ids": {"trakt": 481}}, "rating": True}, "rating"),
+    ({"type": "movie", "movie": {"ids": {"trakt": 481}}}, "rating"),
+    ({"type": "movie", "movie": {"title": "No ids"}, "rating": 7}, "movie.ids"),
+    ({"type": "movie", "rating": 7}, "movie"),
+    ({"type": "show", "show": {"ids": {}}, "rating": 7}, "show.ids"),
+    (
+        {"type": "episode", "episode": {"ids": {"imdb": "tt0959621"}}, "rating": 7},
+        "episode.ids",
+    ),
+    ({"type": "episode", "show": {"ids": {"trakt": 1388}}, "rating": 7}, "episode"),
+    ({"type": "season", "show": {"ids": {"trakt": 1388}}, "rating": 7}, "type"),
+]
+
+
+def test_a_rating_that_fails_validation_answers_422_naming_the_field(world: SyncWorld) -> None:
     with world.api() as api:
-        answer = api.post(f"/api/v1/users/{world.user_id}/ratings", json=body)
-    assert answer.status_code == 422, answer.text
-    assert answer.json()["field"] == field
+        for body, field in INVALID_RATINGS:
+            answer = api.post(f"/api/v1/users/{world.user_id}/ratings", json=body)
+            assert answer.status_code == 422, (body, answer.text)
+            assert answer.json()["field"] == field, (body, answer.text)
     assert _local(world) == []
 
 
