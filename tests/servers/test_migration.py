@@ -17,6 +17,7 @@ from trakt_plugin.store.engine import (
 
 TABLES = ("mediaserver", "serveraccounttoken")
 
+
 def test_migration_creates_the_tables_as_the_models_describe(tmp_path: Path) -> None:
     engine = make_engine(f"sqlite:///{tmp_path / 'store.db'}")
     migrate(engine)

@@ -161,9 +161,7 @@ class Play(SQLModel, table=True):
     __table_args__ = (Index("ix_play_user_watched_at", "user_id", "watched_at"),)
 
     id: int | None = Field(default=None, primary_key=True)
-    user_id: str | None = Field(
-        default=None, foreign_key="user.id", index=True, ondelete="CASCADE"
-    )
+    user_id: str | None = Field(default=None, foreign_key="user.id", index=True, ondelete="CASCADE")
     identity_id: int | None = Field(default=None, index=True)
     item: str  # JSON, Trakt's shape (SPEC §9.1)
     item_key: str = Field(max_length=400, index=True)
@@ -264,9 +262,7 @@ class MetadataAlias(SQLModel, table=True):
 class TraktUserCache(SQLModel, table=True):
     """A per-user Trakt answer kept as JSON: ``stats``, ``recommendations``, ``lists`` (marker)."""
 
-    user_id: str = Field(
-        primary_key=True, foreign_key="user.id", max_length=36, ondelete="CASCADE"
-    )
+    user_id: str = Field(primary_key=True, foreign_key="user.id", max_length=36, ondelete="CASCADE")
     name: str = Field(primary_key=True, max_length=40)
     data: str
     fetched_at: datetime
