@@ -122,3 +122,28 @@ def test_watchlist_limit_ends_the_run_partial_and_names_the_limit(world: SyncWor
         listed = api.get("/api/v1/sync/runs", params={"user_id": world.user_id}).json()
     assert listed["items"][0]["status"] == "partial"
     assert "watchlist limit" in listed["items"][0]["error"]
+
+
+def test_an_item_trakt_does_not_know_is_sent_once_not_every_run(
+    world: SyncWorld,
+) -> None:
+    fake = world.fake.state
+    unknown = {"type": "movie", "movie": {"title": "Nowhere", "year": 1901,
+                                          "ids": {"imdb": "tt9999990"}}}  # fmt: skip
+    with world.api() as api:
+        assert api.post(f"/api/v1/users/{world.user_id}/watchlist", json=unknown).status_code == 201
+    first = world.sync("watchlist", "export")
+    assert first["status"] == "succeeded", first
+    assert [i["outcome"] for i in first["items"]] == ["not_found"]
+
+    # not sent again: nothing changed here since (a removed-then-added entry would be sent again)
+    fake.clear_log()
+    again = world.sync("watchlist", "export")
+    assert again["status"] == "succeeded", again
+    assert fake.requests_to("/sync/watchlist", "POST") == []
+    assert "Nowhere" in {i["movie"]["title"] for i in _listed(world)}
+
+
+def _listed(world: SyncWorld) -> list[dict[str, Any]]:
+    with world.api() as api:
+        return list(api.get(f"/api/v1/users/{world.user_id}/watchlist").json()["items"])

@@ -8,7 +8,10 @@ watchlist (pages of 250):
 * here and synced, not on Trakt: Trakt removed it (by hand, or because it was watched) →
   removed here (import, bidirectional); never re-added;
 * here, not synced, not on Trakt: new here → added to Trakt (export, bidirectional), unless it
-  was watched since it was added (Trakt would drop it at once) or an undo holds it.
+  was watched since it was added (Trakt would drop it at once) or it is held: by an undo, or
+  because Trakt answered the add ``not_found`` (it does not know the item: sending it again every
+  run would change nothing; removing and adding it here again sends it once more). A removal
+  answered ``not_found`` is done: the item is not on Trakt.
 
 A 420 stops the adds (the plan's watchlist limit) and the run ends partial naming the limit.
 Every write's items are recorded as Trakt answered (:func:`answer_outcomes`): ``added`` or
@@ -255,12 +258,22 @@ async def _write(state: RunState, action: str, entries: list[Local]) -> None:
             _row(state, action, outcome, e.item, detail=detail)
             for (e, _), (outcome, detail) in zip(batch, answered, strict=True)
         ]
-        done = [e.id for (e, _), (outcome, _) in zip(batch, answered, strict=True)
-                if outcome in (success, "existing")]  # fmt: skip
+        # A removal Trakt answers "not found" is done too (the item is not on Trakt); an add it
+        # answers so is held: Trakt does not know the item, sending it every run changes nothing.
+        outcomes = [(e.id, outcome) for (e, _), (outcome, _) in zip(batch, answered, strict=True)]
+        finished = {success, "existing"} | ({"not_found"} if action == "remove" else set())
+        done = [entry_id for entry_id, outcome in outcomes if outcome in finished]
+        unknown = [i for i, outcome in outcomes if action == "add" and outcome == "not_found"]
 
-        def apply(conn: Connection, done: list[int] = done, act: str = action) -> None:
+        def apply(
+            conn: Connection,
+            done: list[int] = done,
+            unknown: list[int] = unknown,
+            act: str = action,
+        ) -> None:
             if act == "add":
                 conn.execute(ENTRY.update().where(ENTRY.c.id.in_(done)).values(synced_at=utcnow()))
+                conn.execute(ENTRY.update().where(ENTRY.c.id.in_(unknown)).values(hold=True))
             else:
                 conn.execute(ENTRY.delete().where(ENTRY.c.id.in_(done)))
 
