@@ -225,7 +225,10 @@ class Drain:
                     step = await self._step(user_id, wake)
                 finally:
                     await asyncio.to_thread(claim.release)
-                if step == "done":
+                # A wake-up that came while the claim was being released is for a row stored
+                # after this step looked: look again rather than end with it unheard (a
+                # resume's start once waited for the next event that way).
+                if step == "done" and not wake.is_set():
                     return
                 if step == "wait":
                     await wake.wait()
