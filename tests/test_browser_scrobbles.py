@@ -62,6 +62,9 @@ def test_now_playing_and_a_dead_scrobble_discarded(
             row = f"[data-test=scrobble-{dead['id']}]"
             wait_for_text(driver, row, "dead")
             wait_for_text(driver, row, dead["last_error"][:20])
+            # the page says what a discard means before the button is pressed (issue: a
+            # discarded play once reached Trakt through the next sync)
+            wait_for_text(driver, "[data-test=discard-note]", "never exported")
             wait_for(driver, f"{row} [data-test=discard]").click()
             wait_for_text(driver, row, "discarded")
 

@@ -172,6 +172,11 @@ def register(ctx: AppContext) -> None:
                         ui.link(name, target).classes("text-sm")
                 if not rows:
                     ui.label("No calls to Trakt yet.").classes("text-grey")
+                else:
+                    ui.label(
+                        "Discard drops a call for good: it is not sent, and its play is never"
+                        " exported by a sync."
+                    ).classes("text-xs text-grey").props("data-test=discard-note")
                 for row in rows:
                     with (
                         ui.row()
