@@ -56,9 +56,13 @@ def test_path_changing_ids_answer_422_and_reach_no_trakt(
         for kind, id_type, value in REFUSED:
             since = len(fake_trakt.state.requests)
             answer = api.get(f"/api/v1/metadata/{kind}", params={id_type: value})
-            assert answer.status_code == 422, (value, answer.text)
-            assert answer.json()["field"] == id_type, value
-            assert answer.json()["error"].startswith(f"{id_type}: "), value
+            if "\x00" in value:  # refused before any route: no URL may hold a NUL
+                assert answer.status_code == 400, (value, answer.text)
+                assert "NUL" in answer.json()["error"], value
+            else:
+                assert answer.status_code == 422, (value, answer.text)
+                assert answer.json()["field"] == id_type, value
+                assert answer.json()["error"].startswith(f"{id_type}: "), value
             assert _lookups_sent(fake_trakt, since) == [], value
     assert "Traceback" not in service.log()
 
