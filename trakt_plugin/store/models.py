@@ -474,8 +474,11 @@ class Poster(SQLModel, table=True):
     directory and served by the service (SPEC §10). ``state``: ``pending`` (URL known, not
     fetched yet), ``ok`` (``path`` holds it), ``missing`` (Trakt has none), ``failed``."""
 
+    # Rows are found by URL and state ("this URL's pending rows"): one index on both (0014).
+    __table_args__ = (Index("ix_poster_url_state", "url", "state"),)
+
     item_key: str = Field(primary_key=True, max_length=400)
-    url: str | None = Field(default=None, max_length=2000, index=True)
+    url: str | None = Field(default=None, max_length=2000)
     state: str = Field(default="pending", max_length=12, index=True)
     path: str | None = Field(default=None, max_length=200)
     attempts: int = 0
