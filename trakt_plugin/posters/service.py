@@ -45,6 +45,8 @@ T = TypeVar("T")
 INTERVAL = timedelta(minutes=1)
 # Downloads in flight at once: gentle with Trakt's image host and the proxy.
 CONCURRENCY = 3
+# A commit that recorded new posters nudges the job this much later (see _on_commit).
+COMMIT_SETTLE = 0.5
 # URLs taken per round of the job.
 BATCH = 12
 # A poster is a few tens of KiB; anything this large is not one.
@@ -141,14 +143,17 @@ class PosterService:
     # ------------------------------------------------------------ cues
 
     def _on_commit(self, conn: Connection) -> None:
+        # The event fires before the commit itself: a round started now could read the store
+        # before the new rows are there and end, leaving them for the job's next minute.
         if conn.info.pop(repo.PENDING_FLAG, 0):
-            self.nudge()
+            self.nudge(delay=COMMIT_SETTLE)
 
     def _on_rollback(self, conn: Connection) -> None:
         conn.info.pop(repo.PENDING_FLAG, None)
 
-    def nudge(self) -> None:
-        """Run the downloader soon (from any thread; a no-op before start)."""
+    def nudge(self, delay: float = 0.0) -> None:
+        """Run the downloader soon, after ``delay`` seconds (from any thread; a no-op before
+        start)."""
         loop = self._loop
         if loop is None or self._stopped or loop.is_closed():
             return
@@ -157,9 +162,9 @@ class PosterService:
         except RuntimeError:
             running = None
         if running is loop:
-            self._spawn()
+            loop.call_later(delay, self._spawn)
         else:
-            loop.call_soon_threadsafe(self._spawn)
+            loop.call_soon_threadsafe(loop.call_later, delay, self._spawn)
 
     def _spawn(self) -> None:
         if self._stopped:
