@@ -94,6 +94,10 @@ DEFAULT_RETRY_AFTER = 10.0
 # Overall deadline of one HTTP exchange; httpx's own timeouts are per read/write/connect.
 DEFAULT_REQUEST_TIMEOUT = 60.0
 OAUTH_PREFIX = "/oauth/"
+# An idle connection is dropped after this long, under the 5 s after which common servers close
+# one: reusing one the server is closing makes a write "sent, no answer" (ambiguous, checked
+# against the history only after it settles) though it never arrived.
+KEEPALIVE_EXPIRY = 4.0
 # A cheap public endpoint for the reachability probe (the settings page's "test connection").
 PROBE_PATH = "/genres/movies"
 # Shorter "secrets" are not scrubbed from messages: replacing them would garble the text.
@@ -772,6 +776,7 @@ def proxy_http_client(proxy: str | None, timeout: float) -> httpx.AsyncClient:
     http = httpx.AsyncClient(
         proxy=url,
         timeout=httpx.Timeout(timeout),
+        limits=httpx.Limits(keepalive_expiry=KEEPALIVE_EXPIRY),
         trust_env=False,
         follow_redirects=False,
     )
