@@ -89,7 +89,7 @@ async def test_non_vip_gets_403_with_reason_and_a_vip_change_is_picked_up(
         await h.api.post(f"/api/v1/users/{user}/trakt/verify")
         refused_again = await h.api.get(f"/api/v1/users/{user}/lists")
         await refresh_vip_features(h.ctx)
-        stored = enrichment(h.ctx).vip.lists_page(user, limit=10, cursor=None)
+        stored = enrichment(h.ctx).vip.lists_page(user, limit=10)
 
     for response in refused:
         assert response.status_code == 403

@@ -311,9 +311,9 @@ async def lists(
     ctx: Ctx, user_id: str, limit: Limit = 100, cursor: Cursor = None, refresh: Refresh = False
 ) -> dict[str, Any]:
     """The user's personal Trakt lists with their items (VIP users, `vip.enable_lists`)."""
-    integer_cursor(cursor)  # a 422 naming the field for anything we did not hand out
+    after = integer_cursor(cursor) or 0  # a 422 naming the field for one we did not hand out
     try:
-        return await enrichment(ctx).vip.lists(user_id, limit=limit, cursor=cursor, refresh=refresh)
+        return await enrichment(ctx).vip.lists(user_id, limit=limit, after=after, refresh=refresh)
     except LookupError:
         raise HTTPException(404, "user not found") from None
     except FeatureUnavailable as exc:

@@ -152,9 +152,8 @@ class VipService:
             row = enrich_repo.get_user_cache(session, user_id=user_id, name=name)
             return (json.loads(row.data), as_utc(row.fetched_at)) if row else (None, None)
 
-    def lists_page(self, user_id: str, *, limit: int, cursor: str | None) -> dict[str, Any]:
-        """Imported lists with their items (store only)."""
-        after = int(cursor) if cursor else 0  # checked by the API (integer_cursor)
+    def lists_page(self, user_id: str, *, limit: int, after: int = 0) -> dict[str, Any]:
+        """Imported lists with their items (store only), from the position ``after``."""
         with self._ctx.session() as session:
             page, more = enrich_repo.lists_page(session, user_id=user_id, after=after, limit=limit)
         items = [
@@ -286,12 +285,12 @@ class VipService:
                     raise UpstreamFailed(f"Trakt failed while reading {feature}") from None
 
     async def lists(
-        self, user_id: str, *, limit: int, cursor: str | None, refresh: bool = False
+        self, user_id: str, *, limit: int, after: int = 0, refresh: bool = False
     ) -> dict[str, Any]:
         """The API answer for lists (gate, import if needed, page from the store)."""
         await asyncio.to_thread(self.check, user_id, "lists")
         await self._ensure(user_id, "lists", refresh)
-        return await asyncio.to_thread(lambda: self.lists_page(user_id, limit=limit, cursor=cursor))
+        return await asyncio.to_thread(lambda: self.lists_page(user_id, limit=limit, after=after))
 
     async def recommendations(self, user_id: str, *, refresh: bool = False) -> dict[str, Any]:
         """The API answer for recommendations (gate, fetch when stale, serve the cache)."""

@@ -59,7 +59,7 @@ def _load(ctx: AppContext, user_id: str) -> dict[str, Any] | None:
     return {
         "name": name,
         "reasons": reasons,
-        "lists": vip.lists_page(user_id, limit=LISTS_SHOWN, cursor=None)["items"]
+        "lists": vip.lists_page(user_id, limit=LISTS_SHOWN)["items"]
         if reasons["lists"] is None
         else [],
         "recommendations": vip.stored_recommendations(user_id)
