@@ -18,7 +18,7 @@ import httpx
 import pytest
 from sqlalchemy import Engine
 
-from tests import pg
+from tests import pg, zygote
 from trakt_plugin.store.engine import make_engine
 
 API_TOKEN = "test-api-token-0123456789abcdef"
@@ -49,7 +49,7 @@ def base_env(data_dir: Path, **extra: str) -> dict[str, str]:
 class Service:
     """A running ``trakt-plugin serve`` process."""
 
-    process: subprocess.Popen[bytes]
+    process: subprocess.Popen[bytes] | zygote.ForkedProcess
     url: str
     data_dir: Path
     log_path: Path
@@ -70,7 +70,14 @@ class Service:
 
 # Every service process any test started (also restarts inside a test, which fixtures do not
 # track): none may outlive the test session.
-_STARTED: list[subprocess.Popen[bytes]] = []
+_STARTED: list[subprocess.Popen[bytes] | zygote.ForkedProcess] = []
+_ZYGOTE: list[zygote.Zygote] = []  # this worker's, once started (tests/zygote.py)
+
+
+def _zygote() -> zygote.Zygote:
+    if not _ZYGOTE:
+        _ZYGOTE.append(zygote.Zygote(base_env(Path(os.devnull))))
+    return _ZYGOTE[0]
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -81,6 +88,8 @@ def _no_service_outlives_the_session() -> Iterator[None]:
         if process.poll() is None:
             process.kill()
             process.wait(timeout=10)
+    for each in _ZYGOTE:
+        each.close()
 
 
 def start_service(
@@ -100,14 +109,18 @@ def _launch(data_dir: Path, port: int, env: Mapping[str, str] | None, cwd: Path 
     full_env = base_env(data_dir, TRAKT_PLUGIN_PORT=str(port), **(env or {}))
     log_path = data_dir.parent / f"service-{port}.log"
     data_dir.mkdir(parents=True, exist_ok=True)
-    with log_path.open("wb") as log_file:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "trakt_plugin", "serve"],
-            env=full_env,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-            cwd=cwd or data_dir.parent,
-        )
+    process: subprocess.Popen[bytes] | zygote.ForkedProcess
+    if zygote.WANTED:
+        process = _zygote().spawn(full_env, cwd or data_dir.parent, log_path)
+    else:
+        with log_path.open("wb") as log_file:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "trakt_plugin", "serve"],
+                env=full_env,
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                cwd=cwd or data_dir.parent,
+            )
     _STARTED.append(process)
     return Service(process, f"http://127.0.0.1:{port}", data_dir, log_path, full_env)
 

@@ -38,7 +38,7 @@ def test_a_server_restart_mid_playback_reconnects_and_still_gives_one_play(
     wait_until(lambda: len(w.trakt.history("ann")) == 1, timeout=20, what="one play")
     wait_until(w.idle, timeout=20, what="the outbox empty")
     assert len(w.trakt.history("ann")) == 1 and len(w.ledger()) == 1
-    assert w.calls("/scrobble/stop") + len(w.trakt.requests_to("/sync/history", "POST")) == 1
+    assert _stops_taken(w) == 1
     with w.service.api() as api:
         assert api.get("/api/v1/health").json()["watch_reconnecting"] == []
 
@@ -81,4 +81,15 @@ def test_sigkill_mid_playback_then_restart_loses_and_duplicates_nothing(
     wait_until(lambda: len(w.trakt.history("ann")) == 1, timeout=30, what="one play")
     wait_until(w.idle, timeout=30, what="the outbox empty")
     assert len(w.trakt.history("ann")) == 1 and len(w.ledger()) == 1
-    assert w.calls("/scrobble/stop") + len(w.trakt.requests_to("/sync/history", "POST")) == 1
+    assert _stops_taken(w) == 1  # (a restart within Trakt's second may first meet a 429)
+
+
+def _stops_taken(w: WatchWorld) -> int:
+    """Stops (or history adds) Trakt took: a 429 the outbox waited out and sent again is no
+    second play."""
+    paths = ("/scrobble/stop", "/sync/history")
+    return sum(
+        1
+        for r in w.trakt.requests
+        if r.method == "POST" and r.path in paths and r.status in (200, 201)
+    )
