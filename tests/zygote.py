@@ -15,6 +15,7 @@ exit code once the child has ended (it is the parent: only it can reap the child
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import signal
@@ -135,7 +136,7 @@ def _exit_code(status: int) -> int:
 
 
 def main() -> None:
-    import trakt_plugin.app  # the import every child shares
+    importlib.import_module("trakt_plugin.app")  # the import every child shares
 
     reaped: dict[int, int] = {}
     for line in sys.stdin:
