@@ -71,9 +71,7 @@ class Zygote:
         self._lock = threading.Lock()
 
     def spawn(self, env: Mapping[str, str], cwd: Path, log_path: Path) -> ForkedProcess:
-        answer = self._ask(
-            {"op": "spawn", "env": dict(env), "cwd": str(cwd), "log": str(log_path)}
-        )
+        answer = self._ask({"op": "spawn", "env": dict(env), "cwd": str(cwd), "log": str(log_path)})
         return ForkedProcess(self, answer["pid"])
 
     def poll(self, pid: int) -> int | None:
