@@ -238,3 +238,67 @@ def test_a_hanging_server_times_out(plex: PlexRig) -> None:
         PlexClient(plex.url, plex.fake.owner_token, timeout=0.5).info()
     assert "timed out" in caught.value.reason
     plex.fake.release_hangs()
+
+
+def test_writes_carry_the_token_as_a_header_and_plexapis_identity(plex: PlexRig) -> None:
+    section = plex.fake.add_section("Films", "movie")
+    heat = plex.fake.add_movie(section, "Heat", ids={"imdb": "tt0113277"})
+    client = PlexClient(plex.url, plex.fake.owner_token)
+    client.mark_watched("1", str(heat.rating_key))
+    client.set_rating("1", str(heat.rating_key), 8.0)
+    (mark, rate) = plex.fake.writes()
+    assert (mark.method, mark.path, rate.method, rate.path) == (
+        "GET",
+        "/:/scrobble",
+        "PUT",
+        "/:/rate",
+    )
+    assert mark.query == {"key": str(heat.rating_key), "identifier": "com.plexapp.plugins.library"}
+    for write in (mark, rate):
+        assert write.token == plex.fake.owner_token and plex.fake.owner_token not in write.raw_query
+        assert write.headers.get("x-plex-client-identifier")
+    assert plex.fake.state("olivia", heat).user_rating == 8.0
+
+
+def test_a_write_after_the_server_restarted_opens_a_new_connection(plex: PlexRig) -> None:
+    """A kept-alive connection the server closed is not used for the next write."""
+    section = plex.fake.add_section("Films", "movie")
+    movies = [plex.fake.add_movie(section, f"Film {i}") for i in range(3)]
+    client = PlexClient(plex.url, plex.fake.owner_token)
+    client.mark_watched("1", str(movies[0].rating_key))
+    plex.server.stop()
+    plex.server.start()
+    client.mark_watched("1", str(movies[1].rating_key))
+    client.mark_watched("1", str(movies[2].rating_key))
+    assert plex.fake.watched_keys("olivia") == {m.rating_key for m in movies}
+
+
+def test_write_failures_are_named_without_the_token(plex: PlexRig) -> None:
+    section = plex.fake.add_section("Films", "movie")
+    heat = plex.fake.add_movie(section, "Heat")
+    key = str(heat.rating_key)
+    client = PlexClient(plex.url, plex.fake.owner_token, timeout=0.5)
+
+    plex.fake.fail_next(1, 500, path="/:/scrobble")
+    with pytest.raises(ServerError) as caught:
+        client.mark_watched("1", key)
+    assert caught.value.status == 500 and "/:/scrobble" in caught.value.reason
+
+    plex.fake.fail_next(1, 401, path="/:/scrobble")
+    with pytest.raises(ServerUnauthorized) as refused:
+        client.mark_watched("1", key)
+    assert refused.value.status == 401
+
+    plex.fake.hang_seconds = 5
+    plex.fake.fail_next(1, "hang", path="/:/scrobble")
+    with pytest.raises(ServerUnreachable) as slow:
+        client.mark_watched("1", key)
+    assert "timed out" in slow.value.reason
+    plex.fake.release_hangs()
+
+    plex.server.stop()
+    with pytest.raises(ServerUnreachable) as down:
+        client.mark_watched("1", key)
+    assert "connection refused" in down.value.reason
+    for error in (caught, refused, slow, down):
+        assert plex.fake.owner_token not in str(error.value)

@@ -47,6 +47,7 @@ from .base import (
     runtime_from_ms,
 )
 from .ids import plex_ids, plex_show_ids
+from .plex_writes import PlexWrites
 from .plextv import PlexTvLookup
 
 log = logging.getLogger(__name__)
@@ -148,6 +149,7 @@ class PlexClient:
             session.trust_env = False
         self._session = session
         self._servers: dict[str, PlexServer] = {}
+        self._writes = PlexWrites(self._url, timeout)
 
     # ------------------------------------------------------------ the funnel
 
@@ -192,13 +194,7 @@ class PlexClient:
         except ServerUnauthorized as exc:
             if not self._from_plex_tv(account_id):
                 raise
-            # plex.tv's answer is stale (a share revoked, a token renewed): ask again next time.
-            self._forget_plex_tv()
-            raise ServerUnauthorized(
-                f"Plex refused the token plex.tv gave for this account ({exc.reason}); plex.tv "
-                "is asked again next time",
-                status=exc.status,
-            ) from None
+            raise self._plex_tv_token_refused(exc) from None
         self._servers[account_id] = server
         return server
 
@@ -244,6 +240,16 @@ class PlexClient:
                 self._plex_tv_tokens = {}
                 self._plex_tv_error = type(exc)(redact(exc.reason, self._token), status=exc.status)
         return self._plex_tv_tokens
+
+    def _plex_tv_token_refused(self, exc: ServerUnauthorized) -> ServerUnauthorized:
+        """plex.tv's answer is stale (a share revoked, a token renewed): it is asked again
+        next time."""
+        self._forget_plex_tv()
+        return ServerUnauthorized(
+            f"Plex refused the token plex.tv gave for this account ({exc.reason}); plex.tv "
+            "is asked again next time",
+            status=exc.status,
+        )
 
     def _forget_plex_tv(self) -> None:
         if self._plex_tv is not None:
@@ -400,6 +406,7 @@ class PlexClient:
 
     def close(self) -> None:
         self._session.close()
+        self._writes.close()
         self._servers.clear()
         self._plex_tv_tokens = None
 
@@ -408,16 +415,17 @@ class PlexClient:
     def _write(
         self, account_id: str, path: str, params: dict[str, Any], method: str = "get"
     ) -> None:
-        if self._token_of(account_id) is None:
+        """One write with the account's token, on :class:`PlexWrites`'s light connections."""
+        token = self._token_of(account_id)
+        if token is None:
             raise AccountNotWritable(self._no_token_reason())
-        server = self._server(account_id)
         try:
-            self._query(server, path, params=params, method=method)
-        except ServerUnauthorized:
-            if self._from_plex_tv(account_id):
-                self._servers.pop(account_id, None)
-                self._forget_plex_tv()
-            raise
+            self._writes.send(method, path, params, token, path)
+        except ServerUnauthorized as exc:
+            if not self._from_plex_tv(account_id):
+                raise
+            self._servers.pop(account_id, None)
+            raise self._plex_tv_token_refused(exc) from None
 
     def _shows(self, server: PlexServer, path: str) -> dict[str, ShowInfo]:
         """Show ids by rating key: new-agent episodes carry only their own ids (docs §2.4)."""
