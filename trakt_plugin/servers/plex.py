@@ -420,7 +420,7 @@ class PlexClient:
         if token is None:
             raise AccountNotWritable(self._no_token_reason())
         try:
-            self._writes.send(method, path, params, token, path)
+            self._writes.send(method, path, params, token)
         except ServerUnauthorized as exc:
             if not self._from_plex_tv(account_id):
                 raise

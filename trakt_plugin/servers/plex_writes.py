@@ -35,10 +35,9 @@ class PlexWrites:
 
     def __init__(self, url: str, timeout: float) -> None:
         parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ServerError("the server URL must be http:// or https:// with a host")
+        self._scheme = parts.scheme
         self._https = parts.scheme == "https"
-        self._host = parts.hostname
+        self._host = parts.hostname or ""
         self._port = parts.port
         self._prefix = parts.path.rstrip("/")
         self._timeout = timeout
@@ -46,7 +45,7 @@ class PlexWrites:
         self._all: list[http.client.HTTPConnection] = []
         self._lock = threading.Lock()
 
-    def send(self, method: str, path: str, params: dict[str, Any], token: str, what: str) -> None:
+    def send(self, method: str, path: str, params: dict[str, Any], token: str) -> None:
         """One write; raises :class:`ServerError` (or a subclass) when Plex did not take it."""
         target = f"{self._prefix}{path}?{urlencode(params)}"
         headers = {**plexapi.BASE_HEADERS, "X-Plex-Token": token, "Accept": "*/*"}
@@ -63,7 +62,7 @@ class PlexWrites:
             self._local.used_at = time.monotonic()
         if answer.will_close:
             self._drop(connection)
-        _check(status, what)
+        _check(status, path)
 
     def close(self) -> None:
         with self._lock:
@@ -85,6 +84,8 @@ class PlexWrites:
         return connection
 
     def _open(self) -> http.client.HTTPConnection:
+        if self._scheme not in ("http", "https") or not self._host:
+            raise ServerError("the server URL must be http:// or https:// with a host")
         timeout = min(self._timeout, CONNECT_TIMEOUT)
         connection: http.client.HTTPConnection
         if self._https:
