@@ -11,7 +11,8 @@ builders' default): those stay ``unmatched``, their Trakt plays ``not_in_library
 Run 1 (bidirectional) prints its wall time and the run's own duration, status and counts, the
 requests to Trakt by endpoint and to the server by path (each with when the first and the last
 one ran, seconds after the start: a timeline of the phases), the smallest and largest page asked
-of the server's library, and the service's peak RSS (VmHWM). Run 2 (nothing changed) must write
+of the server's library, the service's peak RSS (VmHWM) and the posters downloaded meanwhile
+(the downloader waits for the run's end). Run 2 (nothing changed) must write
 nothing.
 
 Goals: run 1 under 60 s; library pages of at least 500 items; afterwards every matched item is
@@ -391,6 +392,7 @@ def _measure(world: World, trakt: FakeTrakt, service: Any, user_id: str, scale: 
 
         with CpuSampler(service.process.pid) as cpu:
             first, wall, t0 = run()
+            posters_during_run = sum(trakt.image_downloads.values())
             rss = peak_rss_mb(service.process.pid)
             trakt_log = [r for r in trakt.requests if r.user == USERNAME]
             server_log = list(world.fake.requests)
@@ -419,6 +421,7 @@ def _measure(world: World, trakt: FakeTrakt, service: Any, user_id: str, scale: 
           f"largest {max(pages, default=0)}")  # fmt: skip
     print(f"  matched items watched on one side only afterwards: {len(differ)}")
     print(f"  service peak RSS: {rss:.0f} MB")
+    print(f"  posters downloaded during the run: {posters_during_run} (they wait for its end)")
     print(f"run 2 (nothing changed): {second['status']} in {wall2:.1f} s")
     print(f"  counts: {_counts(second)}")
     print(f"  requests to Trakt: {second['requests']}; writes: {len(trakt_posts)} to Trakt, "

@@ -213,11 +213,15 @@ def install_services(ctx: AppContext) -> None:
     connections.reset_interrupted()
     ctx.services["trakt"] = gateway
     ctx.services["connections"] = connections
-    ctx.services["sync"] = SyncService(ctx, gateway, connections)
+    sync = SyncService(ctx, gateway, connections)
+    ctx.services["sync"] = sync
     servers = ServerService(ctx)
     servers.load_yaml(ctx.settings.servers)  # integrations.trakt.servers → rows with source "yaml"
     ctx.services["servers"] = servers
-    posters = PosterService(ctx.engine, ctx.settings.data_dir, lambda: ctx.settings.proxy)
+    posters = PosterService(
+        ctx.engine, ctx.settings.data_dir, lambda: ctx.settings.proxy, busy=lambda: sync.running
+    )
+    sync.on_idle(posters.nudge)
     ctx.services["posters"] = posters
     app.on_startup(posters.start)
     app.on_shutdown(posters.stop)

@@ -129,3 +129,21 @@ async def test_downloads_go_through_the_proxy(
         await service.stop()
     assert states(engine) == {"a": "ok"}
     assert [(c.host, c.port) for c in proxy.connects] == [("images.trakt.test", int(port))]
+
+
+async def test_waits_while_a_sync_run_executes(
+    images: tuple[FakeTrakt, str], engine: Engine, tmp_path: Path
+) -> None:
+    fake, base = images
+    running = True
+    service = PosterService(engine, tmp_path / "data", lambda: None, busy=lambda: running)
+    await service.start()
+    record(engine, {"a": f"{base}/images/movies/481.webp"})
+    await service.run_once()
+    assert states(engine) == {"a": "pending"}  # the run goes first
+    assert fake.image_downloads["/images/movies/481.webp"] == 0
+    running = False
+    await service.run_once()  # what the run's end nudges
+    assert states(engine) == {"a": "ok"}
+    assert fake.image_downloads["/images/movies/481.webp"] == 1
+    await service.stop()

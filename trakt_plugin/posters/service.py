@@ -1,9 +1,12 @@
 """The poster downloader: a background job that fetches pending posters into
 ``<data_dir>/posters/`` once each, never on a page's path.
 
-* Cues: a periodic job (:data:`INTERVAL`), and a nudge after any commit that recorded new
-  pending posters (``repo.record`` marks the connection; the service listens to the engine's
-  commits), so a history import's posters start arriving while the import runs.
+* Cues: a periodic job (:data:`INTERVAL`), a nudge after any commit that recorded new pending
+  posters (``repo.record`` marks the connection; the service listens to the engine's commits),
+  and a nudge when this process's sync runs end.
+* Second to sync runs: while one executes (``busy``) no round starts. Posters are cosmetic; a
+  large first import records tens of thousands, and downloading them alongside the import and
+  the server marks made the run take half as long again. They arrive right after the run.
 * A few at a time (:data:`CONCURRENCY`); one download per URL (rows sharing it share the file).
 * Through the Trakt proxy setting (:func:`~trakt_plugin.trakt.client.proxy_http_client`, the one
   place that builds an HTTP client for Trakt), with the product's User-Agent.
@@ -106,8 +109,10 @@ class PosterService:
         proxy: Any,
         *,
         timeout: float = DOWNLOAD_TIMEOUT,
+        busy: Callable[[], bool] = lambda: False,
     ) -> None:
         self._engine = engine
+        self._busy = busy  # a sync run is executing: wait for its end (module docstring)
         self.directory = (data_dir / DIR_NAME).resolve()
         self._proxy = proxy  # a callable giving the current proxy setting
         self._timeout = timeout
@@ -196,7 +201,7 @@ class PosterService:
                 except Exception:  # a store or disk failure: this URL waits for the next run
                     log.exception("poster download failed")
 
-        while not self._stopped:
+        while not self._stopped and not self._busy():
             self._again = False
             urls = await self._db(lambda conn: repo.due_urls(conn, limit=BATCH))
             await asyncio.gather(*(one(u) for u in urls))

@@ -99,7 +99,17 @@ class SyncService:
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._lock = asyncio.Lock()
         self._resumer: asyncio.Task[None] | None = None
+        self._idle_listeners: list[Callable[[], None]] = []
         connections.on_reconnected(self.on_connected)
+
+    @property
+    def running(self) -> bool:
+        """Whether a run is executing in this process (background work may wait for it)."""
+        return bool(self._tasks)
+
+    def on_idle(self, listener: Callable[[], None]) -> None:
+        """Call ``listener`` (on the event loop) each time this process's last run ends."""
+        self._idle_listeners.append(listener)
 
     # ------------------------------------------------------------ asking for runs
 
@@ -268,7 +278,13 @@ class SyncService:
     def _spawn(self, run_id: str) -> None:
         task = asyncio.get_running_loop().create_task(self._execute(run_id))
         self._tasks[run_id] = task
-        task.add_done_callback(lambda _t: self._tasks.pop(run_id, None))
+        task.add_done_callback(lambda _t: self._ended(run_id))
+
+    def _ended(self, run_id: str) -> None:
+        self._tasks.pop(run_id, None)
+        if not self._tasks:
+            for listener in self._idle_listeners:
+                listener()
 
     async def wait(self, run_id: str) -> None:
         """Wait for a run of this process to end (tests and the bench)."""
