@@ -381,6 +381,16 @@ class SyncService:
     # ------------------------------------------------------------ a run's steps
 
     async def _steps(self, state: RunState, steps: list[Step]) -> None:
+        reads = watched.read_ahead(state, steps)  # the servers' libraries, during the import
+        try:
+            await self._run_steps(state, steps, reads)
+        finally:
+            if reads is not None:
+                reads.stop()
+
+    async def _run_steps(
+        self, state: RunState, steps: list[Step], reads: watched.LibraryReads | None
+    ) -> None:
         checkpoint = state.checkpoint
         if "activities" not in checkpoint:
             activities = await state.call(lambda: state.client.last_activities(state.source))
@@ -396,6 +406,7 @@ class SyncService:
                 await watched.run(
                     state,
                     watched.Options(direction, flags.propagate_unwatched, flags.server_ratings),
+                    reads,
                 )
                 checkpoint["written"] = bool(checkpoint.get("written")) or state.wrote
                 await state.finish_step(kind, None)

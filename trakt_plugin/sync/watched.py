@@ -15,10 +15,14 @@ in the same run (its planned imports in a dry run). For each linked account of e
   token that may write are ``not_writable``. With ``sync.propagate_unwatched`` an import-only run
   marks unwatched what is watched on the server but has no play on Trakt.
 
-Every mark is a run item carrying its server, account and key, which is what an undo reverses.
-Marks are committed in small batches; a run cut by a crash re-reads the library, so what was
-marked shows as watched and is not marked twice (a mark made in the last, uncommitted batch is
-then counted ``already`` and an undo does not see it).
+The libraries are read on a worker thread from the run's start (:class:`LibraryReads`), while
+the history import keeps the event loop busy; once Trakt's side is known they are sorted, the
+plays to export stored, and the writes to the server (marks, unmarks, ratings) made on a few
+threads (:class:`ServerWrites`) while those plays go to Trakt. Every write is a run item
+carrying its server, account and key, which is what an undo reverses. Their outcomes are
+committed in small batches; a run cut by a crash re-reads the library, so what was marked shows
+as watched and is not marked twice (a mark whose
+outcome was not committed yet is then counted ``already`` and an undo does not see it).
 """
 
 from __future__ import annotations
@@ -28,7 +32,9 @@ import contextlib
 import json
 import logging
 import math
-from concurrent.futures import ThreadPoolExecutor
+import threading
+from collections.abc import Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -37,7 +43,7 @@ import sqlalchemy as sa
 from sqlalchemy import Connection
 
 from ..config import Settings
-from ..servers.base import AccountNotWritable, LibraryItem, ServerError
+from ..servers.base import AccountNotWritable, LibraryItem, MediaServerClient, ServerError
 from ..servers.service import ServerServiceError
 from ..store.models import utcnow
 from . import history, ratings, repo
@@ -48,9 +54,12 @@ log = logging.getLogger(__name__)
 
 KIND = "watched"
 SCOPE = history.ExportScope(KIND, (repo.SERVER,))
-# Marks per commit (each is one request to the server), and how many run at once.
+# Write outcomes per commit (each write is one request to the server), and how many run at once:
+# a write is tiny for the server, and with the export parsing Trakt's pages on the event loop
+# meanwhile, each waits its turn for the interpreter too (8 did 28,000 marks in half the time 4
+# took in bench/server_sync.py).
 MARK_BATCH = 200
-MARK_WORKERS = 4
+MARK_WORKERS = 8
 # A write to the server: ("mark", item, Trakt's time) | ("unmark", item, None) |
 # ("rate", item, rating 1-10).
 Write = tuple[str, LibraryItem, Any]
@@ -114,9 +123,7 @@ class Plan:
     """What one account's library asks for."""
 
     plays: list[dict[str, Any]] = field(default_factory=list)  # ledger rows to export
-    marks: list[tuple[LibraryItem, datetime | None]] = field(default_factory=list)
-    unmarks: list[LibraryItem] = field(default_factory=list)
-    rate_server: list[tuple[LibraryItem, int]] = field(default_factory=list)  # Trakt → Plex
+    writes: list[Write] = field(default_factory=list)  # to the server (ratings: Trakt → Plex)
     rate_trakt: list[dict[str, Any]] = field(default_factory=list)  # Plex → local → Trakt
     rows: list[dict[str, Any]] = field(default_factory=list)  # outcomes known at planning
     seen: set[str] = field(default_factory=set)  # match keys the library holds
@@ -160,9 +167,59 @@ class Options:
         return self.direction in ("import", "bidirectional")
 
 
-async def run(state: RunState, options: Options) -> None:
-    """Plan every linked account (reading its library, storing the plays to export), then make
-    the server writes while the plays go to Trakt: the two wait on different servers."""
+class LibraryReads:
+    """The linked accounts' libraries, read on a worker thread from the run's start: the
+    history import before the watched step keeps the event loop busy for a long while, and the
+    reads wait on the server meanwhile (sorting them needs Trakt's side, known only after it).
+    Every item is held until the step takes them."""
+
+    def __init__(self, state: RunState) -> None:
+        self._state = state
+        self._stopped = threading.Event()
+        self._task = asyncio.create_task(self._read_all())
+
+    async def take(self) -> list[tuple[Target, list[list[LibraryItem]] | ServerError]]:
+        """Each account to plan with its library's pages (or why it could not be read)."""
+        return await self._task
+
+    def stop(self) -> None:
+        self._stopped.set()
+        self._task.cancel()
+
+    async def _read_all(self) -> list[tuple[Target, list[list[LibraryItem]] | ServerError]]:
+        read: list[tuple[Target, list[list[LibraryItem]] | ServerError]] = []
+        for target in await _targets(self._state):
+            if self._state.step_done(target.step):
+                continue
+            try:
+                read.append((target, await asyncio.to_thread(self._read, target)))
+            except ServerError as exc:
+                read.append((target, exc))
+        return read
+
+    def _read(self, target: Target) -> list[list[LibraryItem]]:
+        pages: list[list[LibraryItem]] = []
+        with self._state.servers.client(target.server_id) as client:
+            for page in client.library(target.account_id):
+                if self._stopped.is_set():  # the run ended without the step: let go at once
+                    break
+                pages.append(page)
+        return pages
+
+
+def read_ahead(state: RunState, steps: list[tuple[str, str]]) -> LibraryReads | None:
+    """Start reading the libraries when the run has a watched step still to plan."""
+    if state.servers is None or state.step_done(KIND) or all(kind != KIND for kind, _ in steps):
+        return None
+    if state.checkpoint.get("steps", {}).get(KIND, {}).get("planned"):
+        return None
+    return LibraryReads(state)
+
+
+async def run(state: RunState, options: Options, reads: LibraryReads | None = None) -> None:
+    """Plan every linked account (sorting its library, storing the plays to export) while its
+    writes to the server begin, then record those while the plays go to Trakt: the two wait
+    on different servers."""
     if state.servers is None:
         return
     checkpoint = state.phase(KIND)
@@ -177,21 +234,26 @@ async def run(state: RunState, options: Options) -> None:
                     side.ratings.pop(key, None)
                 else:
                     side.ratings[key] = rating
-        plans: list[tuple[Target, list[Write]]] = []
-        for target in await _targets(state):
-            if not state.step_done(target.step):
-                plans.append((target, await _account(state, target, side, options)))
-        export = asyncio.create_task(_export(state, checkpoint)) if exporting else None
+        accounts: list[ServerWrites] = []
+        export: asyncio.Task[None] | None = None
+        reads = reads or LibraryReads(state)
         try:
-            for target, writes in plans:
-                await _write(state, target, writes)
-                await state.finish_step(target.step, None)
+            for target, pages in await reads.take():
+                accounts.append(await _account(state, target, side, options, pages))
+            # The plays to export are stored: they go to Trakt while the writes end.
+            export = asyncio.create_task(_export(state, checkpoint)) if exporting else None
+            for writes in accounts:
+                await writes.record()
+                await state.finish_step(writes.target.step, None)
         except BaseException:
             if export is not None:
                 export.cancel()
                 with contextlib.suppress(BaseException):
                     await export
             raise
+        finally:
+            for writes in accounts:
+                writes.close()
         if export is not None:
             await export
         checkpoint["planned"] = True
@@ -251,15 +313,22 @@ def _trakt_side(conn: Connection, user_id: str) -> TraktSide:
 
 
 async def _account(
-    state: RunState, target: Target, side: TraktSide, options: Options
-) -> list[Write]:
+    state: RunState,
+    target: Target,
+    side: TraktSide,
+    options: Options,
+    pages: list[list[LibraryItem]] | ServerError,
+) -> ServerWrites:
     """Plan one account: store its plays to export (and Plex ratings for Trakt), list its
-    outcomes; answers the writes to make on the server."""
+    outcomes; answers its writes to the server, begun."""
+    writes = ServerWrites(state, target)
     try:
-        plan = await asyncio.to_thread(_read_plan, state, target, side, options)
+        if isinstance(pages, ServerError):
+            raise pages
+        plan = await asyncio.to_thread(_plan, state, target, side, options, pages)
     except ServerError as exc:
         state.partial_reasons.append(f"server {target.server_name!r}: {exc.reason}")
-        return []
+        return writes
     if plan.rate_trakt:
         state.phase(KIND)["rated"] = True
     state.counts["already"] += plan.already
@@ -280,52 +349,112 @@ async def _account(
             for r in plan.rate_trakt
         ]
     await state.commit(insert, plan.rows + planned)
-    writes: list[Write] = [("mark", item, when) for item, when in plan.marks]
-    writes += [("unmark", item, None) for item in plan.unmarks]
-    writes += [("rate", item, rating) for item, rating in plan.rate_server]
+    await asyncio.to_thread(writes.begin, plan.writes)
     return writes
 
 
-async def _write(state: RunState, target: Target, writes: list[Write]) -> None:
-    """Marks and ratings on the server, a batch per commit."""
-    if not target.writable:
-        rows = [
-            state.item_row(KIND, action, "not_writable", _ref(item, target), detail=target.reason)
-            for action, item, _ in writes
-        ]
-        await state.commit(None, rows)
-        return
-    if state.dry_run:
-        rows = [state.item_row(KIND, a, PLANNED, _ref(i, target)) for a, i, _ in writes]
-        await state.commit(None, rows)
-        return
-    failed = 0
-    for start in range(0, len(writes), MARK_BATCH):
-        batch = writes[start : start + MARK_BATCH]
-        results = await asyncio.to_thread(_apply, state, target, batch)
-        rows = []
-        for (action, item, value), (outcome, detail) in zip(batch, results, strict=True):
-            failed += outcome == "failed"
-            shown = _ref(item, target)
-            if action == "rate":
-                shown["rating"] = value
-            rows.append(state.item_row(KIND, action, outcome, shown, detail=detail))
-        await state.commit(None, rows)
-    if failed:
-        state.partial_reasons.append(
-            f"server {target.server_name!r}: {failed} items could not be marked (see the items)"
-        )
+class ServerWrites:
+    """One account's writes to its server, made on :data:`MARK_WORKERS` threads (only for an
+    account that may write, outside a dry run) while the loop goes on; :meth:`record` commits
+    their outcomes. It holds the account's client until :meth:`close`."""
+
+    def __init__(self, state: RunState, target: Target) -> None:
+        self._state = state
+        self.target = target
+        self._making = target.writable and not state.dry_run
+        self._entries: list[Write] = []
+        self._outcomes: list[Future[tuple[str, str | None]]] = []
+        self._client_scope = contextlib.ExitStack()
+        self._client: MediaServerClient | None = None
+        self._pool: ThreadPoolExecutor | None = None
+        self._unreachable: str | None = None  # why no write could begin
+
+    def begin(self, writes: list[Write]) -> None:
+        """Connect and begin ``writes`` (worker thread)."""
+        self._entries = writes
+        if not self._making or not writes:
+            return
+        try:
+            servers = self._state.servers
+            self._client = self._client_scope.enter_context(servers.client(self.target.server_id))
+        except ServerError as exc:
+            self._unreachable = exc.reason
+            return
+        self._pool = ThreadPoolExecutor(MARK_WORKERS, thread_name_prefix="server-writes")
+        self._outcomes = [self._pool.submit(self._make, entry) for entry in writes]
+
+    def _make(self, entry: Write) -> tuple[str, str | None]:
+        """One write (a pool thread): (outcome, detail)."""
+        action, item, value = entry
+        client, account = self._client, self.target.account_id
+        assert client is not None
+        try:
+            if action == "mark":
+                client.mark_watched(account, item.key, value)
+            elif action == "unmark":
+                client.mark_unwatched(account, item.key)
+            else:
+                client.set_rating(account, item.key, float(value))
+        except AccountNotWritable as exc:
+            return "not_writable", exc.reason
+        except ServerError as exc:
+            return "failed", exc.reason
+        return DONE[action], None
+
+    async def record(self) -> None:
+        """Commit every write's outcome (waiting for those still under way), a batch at a
+        time."""
+        state, target = self._state, self.target
+        failed = 0
+        for start in range(0, len(self._entries), MARK_BATCH):
+            batch = self._entries[start : start + MARK_BATCH]
+            if not target.writable:
+                results = [("not_writable", target.reason)] * len(batch)
+            elif state.dry_run:
+                results = [(PLANNED, None)] * len(batch)
+            elif self._unreachable is not None:
+                results = [("failed", self._unreachable)] * len(batch)
+            else:
+                futures = self._outcomes[start : start + MARK_BATCH]
+                results = await asyncio.to_thread(_results, futures)
+            rows = []
+            for (action, item, value), (outcome, detail) in zip(batch, results, strict=True):
+                failed += outcome == "failed"
+                shown = _ref(item, target)
+                if action == "rate" and self._making:
+                    shown["rating"] = value
+                rows.append(state.item_row(KIND, action, outcome, shown, detail=detail))
+            await state.commit(None, rows)
+        if failed:
+            state.partial_reasons.append(
+                f"server {target.server_name!r}: {failed} items could not be marked (see the items)"
+            )
+
+    def close(self) -> None:
+        """Stop what has not begun and disconnect."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+        self._client_scope.close()
 
 
-def _read_plan(state: RunState, target: Target, side: TraktSide, options: Options) -> Plan:
-    """Read the account's library (worker thread) and sort every item."""
+def _results(futures: list[Future[tuple[str, str | None]]]) -> list[tuple[str, str | None]]:
+    return [future.result() for future in futures]
+
+
+def _plan(
+    state: RunState,
+    target: Target,
+    side: TraktSide,
+    options: Options,
+    pages: Iterable[list[LibraryItem]],
+) -> Plan:
+    """Sort every item of the account's library (worker thread)."""
     plan = Plan()
     now = utcnow()
     rate = options.server_ratings and target.server_kind == "plex"  # the others keep no score
-    with state.servers.client(target.server_id) as client:
-        for page in client.library(target.account_id):
-            for item in page:
-                _sort(state, target, side, item, plan, now, options, rate)
+    for page in pages:
+        for item in page:
+            _sort(state, target, side, item, plan, now, options, rate)
     return plan
 
 
@@ -368,11 +497,11 @@ def _sort(
             }
         )
     elif item.watched and unmark:
-        plan.unmarks.append(item)
+        plan.writes.append(("unmark", item, None))
     elif not item.watched and options.importing:
         latest = side.last_on_trakt(keys)
         if latest is not None:
-            plan.marks.append((item, latest))
+            plan.writes.append(("mark", item, latest))
 
 
 def _sort_rating(
@@ -402,7 +531,7 @@ def _sort_rating(
             }
         )
     elif item.user_rating is None and rating is not None:
-        plan.rate_server.append((item, rating))
+        plan.writes.append(("rate", item, rating))
 
 
 def _server_time(kind: str, item: LibraryItem, now: datetime) -> datetime:
@@ -428,30 +557,6 @@ def _not_in_library(
             shown = {**item, "server": {"id": target.server_id, "account": target.account_id}}
             rows.append(state.item_row(KIND, "mark", "not_in_library", shown))
     return rows
-
-
-def _apply(state: RunState, target: Target, batch: list[Write]) -> list[tuple[str, str | None]]:
-    """Make a batch of writes on the server (worker thread, a few at a time): (outcome, detail)
-    for each."""
-    with state.servers.client(target.server_id) as client:
-
-        def write(entry: Write) -> tuple[str, str | None]:
-            action, item, value = entry
-            try:
-                if action == "mark":
-                    client.mark_watched(target.account_id, item.key, value)
-                elif action == "unmark":
-                    client.mark_unwatched(target.account_id, item.key)
-                else:
-                    client.set_rating(target.account_id, item.key, float(value))
-            except AccountNotWritable as exc:
-                return "not_writable", exc.reason
-            except ServerError as exc:
-                return "failed", exc.reason
-            return DONE[action], None
-
-        with ThreadPoolExecutor(MARK_WORKERS) as pool:
-            return list(pool.map(write, batch))
 
 
 # ------------------------------------------------------------------ undo
