@@ -13,7 +13,7 @@ from sqlalchemy import Engine
 from tests.fake_trakt.server import serve_in_thread
 from tests.fake_trakt.socks import RecordingSocks5
 from tests.fake_trakt.state import FakeTrakt
-from trakt_plugin.posters import absolute_url, poster_keys, poster_url
+from trakt_plugin.posters import absolute_url, poster_keys, poster_url, show_key_of
 from trakt_plugin.posters import repo as poster_repo
 from trakt_plugin.posters.service import MAX_BYTES, PosterService
 
@@ -61,6 +61,14 @@ def test_scheme_less_urls_get_https_and_schemes_are_kept() -> None:
     movie = {"type": "movie", "movie": {"title": "The Matrix", "year": 1999,
                                         "ids": {"trakt": 481, "imdb": "tt0133093"}}}  # fmt: skip
     assert poster_keys(movie) == ["movie:trakt:481", "movie:imdb:tt0133093"]
+    episode = {"type": "episode", "show": {"title": "Breaking Bad", "ids": {"trakt": 1388,
+                                                                         "tvdb": 81189}},
+               "episode": {"season": 1, "number": 2, "ids": {"trakt": 73482}}}  # fmt: skip
+    assert poster_keys(episode) == ["episode:trakt:73482", "show:trakt:1388", "show:tvdb:81189"]
+    del episode["episode"]["ids"]  # known by show + number only: found through the show's key
+    assert poster_keys(episode) == ["show:trakt:1388", "show:tvdb:81189"]
+    assert show_key_of("show:tvdb:81189:s1e2") == "show:tvdb:81189"
+    assert show_key_of("episode:trakt:73482") is None
 
 
 async def test_downloads_once_refuses_bad_answers_and_retries(

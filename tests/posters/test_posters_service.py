@@ -87,8 +87,9 @@ def test_import_downloads_each_poster_once_and_serves_it(
         # the dashboard is private: without a session nothing is said about any item
         assert browser.get(poster_src("movie:trakt:481")).status_code == 401
         browser.cookies.set(COOKIE_NAME, cookie)
+        # an episode shows its show's poster: by its own ids, its show's, or show + number
         for key in ("movie:trakt:481", "movie:imdb:tt0133093", "episode:trakt:73482",
-                    "show:trakt:1388:s1e2"):  # fmt: skip
+                    "show:trakt:1388", "show:trakt:1388:s1e2", "show:tvdb:81189:s1e2"):  # fmt: skip
             answer = browser.get(poster_src(key))
             assert answer.status_code == 200, key
             assert answer.headers["content-type"] == "image/webp"

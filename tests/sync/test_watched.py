@@ -413,6 +413,45 @@ def test_sigkill_mid_export_resumes_without_a_duplicate(
     assert len({id(p.item) for p in plays}) == total  # one play per episode, none twice
 
 
+def test_sigkill_mid_marks_resumes_without_marking_twice(
+    plex_world: ServerWorld, service_factory: Callable[..., Service]
+) -> None:
+    sw, plex, trakt = plex_world, plex_world.fake, plex_world.trakt
+    shows = plex.section("TV Shows")
+    show = trakt.add_show("Marked Show", 2002, {"trakt": 96_000, "tvdb": 396_000})
+    plex_show = plex.add_show(shows, "Marked Show", year=2002, ids={"tvdb": 396_000})
+    episodes = []
+    for n in range(600):  # three commits of marks at least
+        season, number = 1 + n // 100, 1 + n % 100
+        ids = {"tvdb": 896_000 + n}
+        item = trakt.add_episode(show, season, number, {"trakt": 97_000 + n, **ids})
+        trakt.add_play("ann", item, 1_700_000_000 + n * 60)
+        episodes.append(plex.add_episode(plex_show, season, number, ids=ids))
+    sw.add_server()
+    sw.link("plex", "olivia")
+    plex.latency = 0.02  # each answer takes a moment, so the kill lands mid-marks
+    with sw.world.api() as api:
+        answer = api.post(f"/api/v1/users/{sw.world.user_id}/sync",
+                          json={"kind": "watched", "direction": "import"})  # fmt: skip
+    run_id = answer.json()["run_id"]
+    wait_until(
+        lambda: sum(r.path == "/:/scrobble" for r in plex.requests) >= 50,
+        timeout=60,
+        what="the marks under way",
+    )
+    assert sw.world.service.stop(signal.SIGKILL) == -signal.SIGKILL
+    assert sum(r.path == "/:/scrobble" for r in plex.requests) < len(episodes)
+    plex.latency = 0.0
+
+    sw.world.service = service_factory(sync_env(sw.world.fake), name="data")
+    run = sw.world.wait(run_id, timeout=120)
+
+    assert run["status"] == "succeeded", run
+    # marked once each: a second /:/scrobble would make viewCount 2
+    assert [plex.state(plex.owner, e).view_count for e in episodes] == [1] * len(episodes)
+    assert len([p for p in trakt.history("ann") if p.item.show is show]) == len(episodes)
+
+
 # ---------------------------------------------------------------- ratings, kind "all"
 
 

@@ -14,6 +14,7 @@ The pieces:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -21,6 +22,8 @@ from urllib.parse import quote, urlsplit
 POSTER_ROUTE = "/posters"
 # Longest URL kept (the column's size); Trakt's are ~100 characters.
 MAX_URL_LENGTH = 2000
+# An episode's key by its show + season/number (events.model.make_item_key).
+_SHOW_EPISODE_KEY = re.compile(r"(show:[^:]+:.+):s\d+e\d+")
 
 
 def poster_src(item_key: str) -> str:
@@ -84,24 +87,29 @@ def images_given(*images: Mapping[str, Any] | None) -> bool:
 def poster_keys(item: Mapping[str, Any]) -> list[str]:
     """Every ledger key the §9.1 ``item`` may have: the canonical one first, then the key each
     of its other ids would give (a webhook play knows a movie by its IMDb id, an import by its
-    Trakt id), so a page finds the poster whichever way the play came in."""
+    Trakt id), so a page finds the poster whichever way the play came in.
+
+    An episode shows its show's poster: it is kept under the episode's own ids and under the
+    show's (``show:<kind>:<id>``). An episode known only by show + season/number
+    (``show:<kind>:<id>:s1e2``) finds it through :func:`show_key_of`, so those keys, one per
+    show id and episode, are not stored: a large import recorded hundreds of thousands."""
     from ..sync.items import item_key  # the ledger's own rule (late: sync imports this module)
 
-    keys = [item_key(dict(item))]
+    canonical = item_key(dict(item))
+    keys = [] if show_key_of(canonical) else [canonical]
     kind = item.get("type")
     if kind == "movie":
         ids = (item.get("movie") or {}).get("ids") or {}
         keys += [f"movie:{k}:{str(v).lower()}" for k, v in ids.items() if v not in (None, "")]
     elif kind == "episode":
-        episode = item.get("episode") or {}
-        ids = episode.get("ids") or {}
+        ids = (item.get("episode") or {}).get("ids") or {}
         keys += [f"episode:{k}:{str(v).lower()}" for k, v in ids.items() if v not in (None, "")]
-        season, number = episode.get("season"), episode.get("number")
-        if season is not None and number is not None:
-            show_ids = (item.get("show") or {}).get("ids") or {}
-            keys += [
-                f"show:{k}:{str(v).lower()}:s{season}e{number}"
-                for k, v in show_ids.items()
-                if v not in (None, "")
-            ]
+        show_ids = (item.get("show") or {}).get("ids") or {}
+        keys += [f"show:{k}:{str(v).lower()}" for k, v in show_ids.items() if v not in (None, "")]
     return list(dict.fromkeys(k for k in keys if len(k) <= 400))
+
+
+def show_key_of(key: str) -> str | None:
+    """``show:tvdb:81189`` for the episode key ``show:tvdb:81189:s1e2`` (None for others)."""
+    match = _SHOW_EPISODE_KEY.fullmatch(key)
+    return match.group(1) if match else None

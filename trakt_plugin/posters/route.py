@@ -19,7 +19,7 @@ from fastapi.responses import FileResponse, Response
 
 from ..context import AppContext
 from ..security.sessions import COOKIE_NAME
-from . import POSTER_ROUTE, repo
+from . import POSTER_ROUTE, repo, show_key_of
 from .service import CONTENT_TYPES
 
 ASSETS_DIR = Path(__file__).resolve().parents[2] / "assets"
@@ -42,6 +42,9 @@ def _lookup(
         return True, None
     with ctx.engine.connect() as conn:
         stored = repo.get(conn, item_key)
+        show = show_key_of(item_key)
+        if stored is None and show is not None:  # an episode by show + number: the show's
+            stored = repo.get(conn, show)
     if stored is None or stored.state != repo.OK or not stored.path:
         return True, None
     path = (directory / stored.path).resolve()
