@@ -80,15 +80,20 @@ class TraktSide:
 
     def add(self, item: dict[str, Any], watched_at: datetime, on_trakt: bool) -> None:
         keys = match_keys(item)
-        self.played |= keys
+        self.played.update(keys)
         if not on_trakt:
             return
-        for key in keys:
-            if key not in self.latest or self.latest[key] < watched_at:
-                self.latest[key] = watched_at
+        latest = self.latest
+        for match in keys:
+            known = latest.get(match)
+            if known is None or known < watched_at:
+                latest[match] = watched_at
         canonical = item_key(item)
-        self.items.setdefault(canonical, item)
-        self.keys_of[canonical] = self.keys_of.get(canonical, frozenset()) | keys
+        if canonical in self.keys_of:
+            self.keys_of[canonical] |= keys
+        else:
+            self.items[canonical] = item
+            self.keys_of[canonical] = keys
 
     def rating(self, keys: frozenset[str]) -> tuple[bool, int | None]:
         """(known, rating): whether a local rating or a deletion exists, and the rating."""
