@@ -678,7 +678,12 @@ async def _get_history(ctx: Ctx) -> Response:
     assert username is not None
     kind = ctx.params.get("type")
     item_id = ctx.params.get("id")
-    plays = fake.sorted_history(username)
+    try:
+        start = parse_iso(ctx.query["start_at"]) if "start_at" in ctx.query else None
+        end = parse_iso(ctx.query["end_at"]) if "end_at" in ctx.query else None
+    except ValueError as exc:
+        raise HTTPError(400, {"error": "start_at/end_at must be ISO 8601"}) from exc
+    plays = fake.history_between(username, start, end)
     if kind is not None:
         if kind not in ("movies", "shows", "seasons", "episodes"):
             raise HTTPError(404)
@@ -693,15 +698,6 @@ async def _get_history(ctx: Ctx) -> Response:
                 return play.item.ids.get("trakt") == target
 
             plays = [p for p in plays if matches(p)]
-    try:
-        if "start_at" in ctx.query:
-            start = parse_iso(ctx.query["start_at"])
-            plays = [p for p in plays if p.watched_at >= start]
-        if "end_at" in ctx.query:
-            end = parse_iso(ctx.query["end_at"])
-            plays = [p for p in plays if p.watched_at <= end]
-    except ValueError as exc:
-        raise HTTPError(400, {"error": "start_at/end_at must be ISO 8601"}) from exc
     full = "full" in ctx.query.get("extended", "")
     images = image_base(ctx)
     return _page(ctx, plays, lambda p: p.as_json(full, images))

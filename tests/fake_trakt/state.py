@@ -7,6 +7,7 @@ test move it); `monotonic()` is real elapsed time used for the rate limits and t
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import random
 import secrets
@@ -348,6 +349,7 @@ class FakeTrakt:
         self.plays_version = 0
         self.latency = 0.0  # seconds every API answer waits (to cut a run mid-way)
         self._sorted_history: dict[str, tuple[tuple[int, int, int], list[Play]]] = {}
+        self._history_times: dict[str, tuple[list[Play], list[float]]] = {}
         self._index: dict[tuple[str, str, Any], Item] = {}
         self._index_size = -1
         self._writes: dict[str, float] = {}
@@ -596,6 +598,18 @@ class FakeTrakt:
             plays.sort(key=lambda p: (p.watched_at, p.id), reverse=True)
             cached = self._sorted_history[username] = (version, plays)
         return cached[1]
+
+    def history_between(self, username: str, start: float | None, end: float | None) -> list[Play]:
+        """The user's plays newest first with ``start <= watched_at <= end`` (a bisection of the
+        sorted history: a range read of a 100k-play history is not a scan of all of it)."""
+        plays = self.sorted_history(username)
+        cached = self._history_times.get(username)
+        if cached is None or cached[0] is not plays:
+            cached = self._history_times[username] = (plays, [-p.watched_at for p in plays])
+        newest_first = cached[1]  # ascending: the negated times
+        low = 0 if end is None else bisect.bisect_left(newest_first, -end)
+        high = len(plays) if start is None else bisect.bisect_right(newest_first, -start)
+        return plays[low:high]
 
     def remove_plays(self, doomed: list[Play]) -> None:
         gone = {id(p) for p in doomed}

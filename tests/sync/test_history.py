@@ -106,6 +106,12 @@ def check_export(world: SyncWorld, local: int, on_trakt: int) -> None:
     assert all(gap >= POST_INTERVAL for gap in gaps), gaps
     ledger = world.ledger()
     assert all(p["trakt_history_id"] for p in ledger)  # read back after the adds
+    ranges = Counter(
+        (r.query["start_at"], r.query["end_at"], r.query["page"])
+        for r in world.trakt_requests()
+        if r.method == "GET" and "start_at" in r.query
+    )
+    assert ranges and set(ranges.values()) == {1}  # read ahead, yet each page once
     added_ids = {p.id for p in ann} - before
     assert {p["trakt_history_id"] for p in ledger} == {p.id for p in ann}
 

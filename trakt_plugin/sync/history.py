@@ -492,6 +492,7 @@ async def _read_back(state: RunState) -> None:
         ),
         1,
         on_page,
+        read_ahead=True,  # every page of the range is read; the loop has little else to do
     )
     linked = {pid for pid, _ in links}
     lost = [p.id for p in pending if p.id not in linked]

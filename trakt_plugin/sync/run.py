@@ -198,13 +198,18 @@ class RunState:
         make: Callable[[int], AsyncIterator[Page[T]]],
         start_page: int,
         on_page: Callable[[Page[T]], Awaitable[bool | None]],
+        *,
+        read_ahead: bool = False,
     ) -> None:
         """Walk pages from ``start_page`` until the last, or until ``on_page`` answers True;
-        a 429 pauses and resumes at the page that failed."""
+        a 429 pauses and resumes at the page that failed. ``read_ahead``: ask for the next page
+        while ``on_page`` handles this one (only where every page is read: a stop would leave
+        one request wasted)."""
         page_number = start_page
         waits = 0
         while True:
-            pages = make(page_number)
+            source = make(page_number)
+            pages = _ahead(source) if read_ahead else source
             try:
                 async for page in pages:
                     stop = await on_page(page)
@@ -218,12 +223,40 @@ class RunState:
                 if waits > MAX_RATE_LIMIT_WAITS:
                     raise
                 await self._pause(exc)
-            finally:
-                close = getattr(pages, "aclose", None)  # no request for the pages not read
-                if close is not None:
-                    await close()
+            finally:  # no request for the pages not read
+                await _close(pages)
+                if pages is not source:
+                    await _close(source)
 
     async def _pause(self, exc: errors.RateLimited) -> None:
         wait = exc.retry_after if exc.retry_after is not None else DEFAULT_RATE_LIMIT_WAIT
         log.info("sync run %s paused %.1f s by Trakt's rate limit", self.run_id, wait)
         await asyncio.sleep(wait)
+
+
+async def _ahead(pages: AsyncIterator[Page[T]]) -> AsyncIterator[Page[T]]:
+    """``pages``, the next one asked for while the caller handles the one given."""
+
+    async def following() -> Page[T]:
+        return await anext(pages)
+
+    pending = asyncio.ensure_future(following())
+    try:
+        while True:
+            try:
+                page = await pending
+            except StopAsyncIteration:
+                return
+            pending = asyncio.ensure_future(following())
+            yield page
+    finally:
+        pending.cancel()  # (nothing when it has ended)
+        await asyncio.wait([pending])
+        if not pending.cancelled():
+            pending.exception()  # seen: the failure of a page nobody will handle is no error
+
+
+async def _close(pages: AsyncIterator[Any]) -> None:
+    close = getattr(pages, "aclose", None)
+    if close is not None:
+        await close()
