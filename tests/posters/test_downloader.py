@@ -155,3 +155,27 @@ async def test_waits_while_a_sync_run_executes(
     assert states(engine) == {"a": "ok"}
     assert fake.image_downloads["/images/movies/481.webp"] == 1
     await service.stop()
+
+
+async def test_staged_pages_become_posters_after_the_run(
+    images: tuple[FakeTrakt, str], engine: Engine, tmp_path: Path
+) -> None:
+    fake, base = images
+    running = True
+    service = PosterService(engine, tmp_path / "data", lambda: None, busy=lambda: running)
+    await service.start()
+    with engine.begin() as conn:  # two history pages' finds, the second reviving "h"
+        poster_repo.stage(conn, {"a": f"{base}/images/movies/481.webp", "h": None})
+        poster_repo.stage(
+            conn, {"b": f"{base}/images/movies/481.webp", "h": f"{base}/images/shows/1388.webp"}
+        )
+    await service.run_once()
+    assert states(engine) == {}  # staged only while the run goes on
+    running = False
+    await service.run_once()
+    assert states(engine) == {"a": "ok", "b": "ok", "h": "ok"}
+    assert fake.image_downloads["/images/movies/481.webp"] == 1
+    assert fake.image_downloads["/images/shows/1388.webp"] == 1
+    with engine.connect() as conn:
+        assert poster_repo.unstage(conn, limit=10) == 0  # nothing left staged
+    await service.stop()

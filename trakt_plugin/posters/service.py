@@ -5,8 +5,10 @@
   posters (``repo.record`` marks the connection; the service listens to the engine's commits),
   and a nudge when this process's sync runs end.
 * Second to sync runs: while one executes (``busy``) no round starts. Posters are cosmetic; a
-  large first import records tens of thousands, and downloading them alongside the import and
+  large first import finds tens of thousands, and downloading them alongside the import and
   the server marks made the run take half as long again. They arrive right after the run.
+  The import only stages what each page found (``repo.stage``); each round first turns staged
+  pages into poster rows (``repo.unstage``).
 * A few at a time (:data:`CONCURRENCY`); one download per URL (rows sharing it share the file).
 * Through the Trakt proxy setting (:func:`~trakt_plugin.trakt.client.proxy_http_client`, the one
   place that builds an HTTP client for Trakt), with the product's User-Agent.
@@ -52,6 +54,8 @@ CONCURRENCY = 3
 COMMIT_SETTLE = 0.5
 # URLs taken per round of the job.
 BATCH = 12
+# Staged history pages (posters/repo.stage) turned into poster rows per round.
+UNSTAGE_PAGES = 20
 # A poster is a few tens of KiB; anything this large is not one.
 MAX_BYTES = 2 * 1024 * 1024
 # Transport errors, 429 and 5xx: tried this many times in all, then "failed".
@@ -203,10 +207,11 @@ class PosterService:
 
         while not self._stopped and not self._busy():
             self._again = False
+            staged = await self._db(lambda conn: repo.unstage(conn, limit=UNSTAGE_PAGES))
             urls = await self._db(lambda conn: repo.due_urls(conn, limit=BATCH))
             await asyncio.gather(*(one(u) for u in urls))
             # A nudge while this round ran (even while it read nothing due): look again.
-            if len(urls) < BATCH and not self._again:
+            if len(urls) < BATCH and not staged and not self._again:
                 return
 
     async def _download(self, url: str) -> None:

@@ -486,6 +486,16 @@ class Poster(SQLModel, table=True):
     updated_at: datetime = Field(default_factory=utcnow)
 
 
+class PosterFound(SQLModel, table=True):
+    """What one history page said about posters (JSON: item key → URL, or null when Trakt has
+    none), stored with the page and turned into ``poster`` rows by the downloader once the
+    run has ended (``posters.repo.stage`` / ``unstage``)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    found: str  # JSON; a TEXT column (migration 0015)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
 class ItemOverride(SQLModel, table=True):
     """A person's answer for an item that could not be identified (SPEC §10 Unmatched): the
     key the parsers give it (``source_key``, e.g. ``local:plex:<server>:<rating key>`` or a

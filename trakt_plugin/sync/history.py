@@ -236,7 +236,7 @@ async def _import(state: RunState, checkpoint: dict[str, Any], mode: str) -> Non
             if not state.dry_run:
                 repo.insert_plays(conn, rows)
                 repo.link_plays(conn, links)
-                poster_repo.record(conn, posters)
+                poster_repo.stage(conn, posters)  # recorded after the run
 
         checkpoint["page"] = page.number
         await state.commit(work, items)
