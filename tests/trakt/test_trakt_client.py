@@ -382,6 +382,20 @@ async def test_paging_resumes_from_a_checkpoint(
 
 
 @pytest.mark.asyncio
+async def test_history_pages_leave_out_the_ids_asked_to_skip(
+    fake: FakeTrakt, client: TraktClient, clock: FakeClock
+) -> None:
+    user = connect(fake, client, clock)
+    for hour in range(300):
+        fake.add_play("alice", fake.items[1], clock() - hour * 3600)
+    everything = [i.id for p in [p async for p in client.history_pages(user)] for i in p.items]
+    known = set(everything[::2])
+    pages = [p async for p in client.history_pages(user, skip_ids=known)]
+    assert [p.number for p in pages] == [1, 2]  # the same pages, asked once each
+    assert [i.id for p in pages for i in p.items] == everything[1::2]
+
+
+@pytest.mark.asyncio
 async def test_history_filters_and_remove_by_id(
     fake: FakeTrakt, client: TraktClient, clock: FakeClock
 ) -> None:

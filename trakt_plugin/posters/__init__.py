@@ -6,7 +6,8 @@ The pieces:
 
 * the Trakt reads that already happen ask for ``extended=…,images``; :func:`poster_url` takes the
   poster out of an item's ``images`` object and :func:`poster_keys` names every key the ledger may
-  know the item by; ``repo.record`` stores them (``pending``, or ``missing`` when Trakt has none);
+  know the item by; the import stages them with each page (``repo.stage``), and the downloader
+  stores them after the run (``repo.record``: ``pending``, or ``missing`` when Trakt has none);
 * :class:`~trakt_plugin.posters.service.PosterService` downloads pending posters in the
   background, once per URL, through the Trakt proxy setting;
 * :mod:`~trakt_plugin.posters.route` serves ``GET /posters/{item_key}`` to signed-in browsers.

@@ -403,7 +403,7 @@ async def _link_existing(
     start, end = _range(candidates)
     await state.pages(
         lambda page: state.client.history_pages(
-            state.source, start_at=start, end_at=end, start_page=page
+            state.source, start_at=start, end_at=end, start_page=page, skip_ids=known
         ),
         1,
         on_page,
@@ -488,7 +488,7 @@ async def _read_back(state: RunState) -> None:
     start, end = _range(pending)
     await state.pages(
         lambda page: state.client.history_pages(
-            state.source, start_at=start, end_at=end, start_page=page
+            state.source, start_at=start, end_at=end, start_page=page, skip_ids=known
         ),
         1,
         on_page,

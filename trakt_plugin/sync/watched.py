@@ -21,8 +21,8 @@ plays to export stored, and the writes to the server (marks, unmarks, ratings) m
 threads (:class:`ServerWrites`) while those plays go to Trakt. Every write is a run item
 carrying its server, account and key, which is what an undo reverses. Their outcomes are
 committed in small batches; a run cut by a crash re-reads the library, so what was marked shows
-as watched and is not marked twice (a mark whose
-outcome was not committed yet is then counted ``already`` and an undo does not see it).
+as watched and is not marked twice (a mark whose outcome was not committed yet is then counted
+``already`` and an undo does not see it).
 """
 
 from __future__ import annotations

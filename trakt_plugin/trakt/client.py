@@ -24,7 +24,7 @@ import asyncio
 import json as jsonlib
 import random
 import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Generic, Literal, Protocol, TypeVar
@@ -434,15 +434,21 @@ class TraktClient:
             limit = min(applied, PAGE_LIMIT)
 
     async def _typed_pages(
-        self, adapter: TypeAdapter[list[T]], pages: AsyncIterator[Page[Any]]
+        self,
+        adapter: TypeAdapter[list[T]],
+        pages: AsyncIterator[Page[Any]],
+        skip_ids: Collection[int] = (),
     ) -> AsyncIterator[Page[T]]:
         async for page in pages:
+            items = page.items
+            if skip_ids:
+                items = [i for i in items if _entry_id(i) not in skip_ids]
             yield Page(
                 page.number,
                 page.page_count,
                 page.limit,
                 page.item_count,
-                adapter.validate_python(page.items),
+                adapter.validate_python(items),
             )
 
     async def _collect(self, pages: AsyncIterator[Page[T]]) -> list[T]:
@@ -530,8 +536,11 @@ class TraktClient:
         end_at: datetime | None = None,
         extended: str | None = None,
         start_page: int = 1,
+        skip_ids: Collection[int] = (),
     ) -> AsyncIterator[Page[HistoryItem]]:
-        """Pages of GET /sync/history[/:type[/:id]], newest first."""
+        """Pages of GET /sync/history[/:type[/:id]], newest first. Entries whose history id
+        is in ``skip_ids`` are left out of each page unread (a read-back of a long history
+        checks its own few among tens of thousands the ledger knows)."""
         if item_id is not None and type is None:
             raise ValueError("item_id needs a type")
         path = "/sync/history"
@@ -541,7 +550,7 @@ class TraktClient:
                 path += f"/{_seg(item_id)}"
         params = {"start_at": start_at, "end_at": end_at, "extended": extended}
         pages = self.pages(path, user=user, params=params, start_page=start_page)
-        return self._typed_pages(_HISTORY, pages)
+        return self._typed_pages(_HISTORY, pages, skip_ids)
 
     async def get_history(
         self,
@@ -882,3 +891,9 @@ def _userinfo(proxy: str | None) -> list[str]:
         return []
     password = urlsplit(proxy).password
     return [password] if password else []
+
+
+def _entry_id(raw: Any) -> int | None:
+    """The ``id`` of a raw list entry, when it is a number (a history entry's id)."""
+    value = raw.get("id") if isinstance(raw, dict) else None
+    return value if isinstance(value, int) else None
