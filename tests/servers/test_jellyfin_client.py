@@ -225,3 +225,35 @@ def test_failures_map_to_the_error_tree(jellyfin: JellyfinRig) -> None:
     with pytest.raises(ServerUnreachable) as hung:
         client.info()
     assert "timed out" in hung.value.reason
+
+
+def test_marks_travel_with_the_token_as_a_header_and_survive_a_restart(
+    jellyfin: JellyfinRig,
+) -> None:
+    """Marks go on kept-alive connections: the token in a header (never the URL), a connection
+    the server closed is not used again, and failures are named without the token."""
+    alice = jellyfin.fake.add_user("alice")
+    movies = [
+        jellyfin.fake.add_movie(f"Film {i}", 2000 + i, {"Imdb": f"tt0{i}00001"}) for i in range(3)
+    ]
+    client = _client(jellyfin, timeout=1)
+    client.mark_watched(alice.id, movies[0].id)
+    jellyfin.server.stop()
+    jellyfin.server.start()
+    client.mark_watched(alice.id, movies[1].id)
+    client.mark_watched(alice.id, movies[2].id)
+    assert all(jellyfin.fake.user_data(alice, m).played for m in movies)
+    marks = [r for r in jellyfin.fake.requests if r.method == "POST" and "PlayedItems" in r.path]
+    assert len(marks) == 3 and all(r.caller == "api_key" for r in marks)
+    assert all(JELLYFIN_KEY not in f"{r.path}?{r.query}" for r in marks)
+
+    jellyfin.fake.fail_next(1, 500, path=marks[0].local_path)
+    with pytest.raises(ServerError) as failed:
+        client.mark_watched(alice.id, movies[0].id)
+    assert failed.value.status == 500 and "PlayedItems" in failed.value.reason
+    jellyfin.server.stop()
+    with pytest.raises(ServerUnreachable) as down:
+        client.mark_unwatched(alice.id, movies[0].id)
+    assert "connection refused" in down.value.reason
+    for error in (failed, down):
+        assert JELLYFIN_KEY not in str(error.value)

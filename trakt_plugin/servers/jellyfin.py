@@ -63,6 +63,7 @@ from .base import (
     runtime_from_ms,
 )
 from .ids import provider_ids
+from .writes import KeptAliveWrites
 
 log = logging.getLogger(__name__)
 
@@ -120,6 +121,8 @@ class JellyfinClient:
         self._http = httpx.Client(
             base_url=base, headers=headers, timeout=limits, transport=transport, trust_env=False
         )
+        # Marks (tens of thousands in a large sync) on light connections; see writes.py.
+        self._writes = KeptAliveWrites(base, timeout, self._label, headers)
 
     # ------------------------------------------------------------ the funnel
 
@@ -285,6 +288,7 @@ class JellyfinClient:
 
     def close(self) -> None:
         self._http.close()
+        self._writes.close()
 
     # ------------------------------------------------------------ helpers
 
@@ -293,16 +297,16 @@ class JellyfinClient:
         older user route (still served by 12.0) when a server before 10.9 has no such path."""
         user_route = f"/Users/{_segment(account_id)}/PlayedItems/{_segment(key)}"
         if self.kind == "emby":
-            self._request(method, user_route, params=params)
+            self._writes.send(method, user_route, params)
             return
         try:
-            self._request(
-                method, f"/UserPlayedItems/{_segment(key)}", params={**params, "userId": account_id}
+            self._writes.send(
+                method, f"/UserPlayedItems/{_segment(key)}", {**params, "userId": account_id}
             )
         except ServerError as exc:
             if exc.status not in (404, 405) or not self._has_item(account_id, key):
                 raise
-            self._request(method, user_route, params=params)
+            self._writes.send(method, user_route, params)
 
     def _has_item(self, account_id: str, key: str) -> bool:
         """Whether the server knows the item (a 404 then meant the route, not the item)."""

@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 from xml.etree.ElementTree import Element, ParseError
 
+import plexapi
 import requests
 from plexapi.exceptions import BadRequest, NotFound, PlexApiException, Unauthorized
 from plexapi.server import PlexServer
@@ -47,8 +48,8 @@ from .base import (
     runtime_from_ms,
 )
 from .ids import plex_ids, plex_show_ids
-from .plex_writes import PlexWrites
 from .plextv import PlexTvLookup
+from .writes import KeptAliveWrites
 
 log = logging.getLogger(__name__)
 
@@ -149,7 +150,7 @@ class PlexClient:
             session.trust_env = False
         self._session = session
         self._servers: dict[str, PlexServer] = {}
-        self._writes = PlexWrites(self._url, timeout)
+        self._writes = KeptAliveWrites(self._url, timeout, "Plex", plexapi.BASE_HEADERS)
 
     # ------------------------------------------------------------ the funnel
 
@@ -415,12 +416,13 @@ class PlexClient:
     def _write(
         self, account_id: str, path: str, params: dict[str, Any], method: str = "get"
     ) -> None:
-        """One write with the account's token, on :class:`PlexWrites`'s light connections."""
+        """One write with the account's token, on :class:`KeptAliveWrites`' light connections
+        (plexapi's identification headers)."""
         token = self._token_of(account_id)
         if token is None:
             raise AccountNotWritable(self._no_token_reason())
         try:
-            self._writes.send(method, path, params, token)
+            self._writes.send(method, path, params, {"X-Plex-Token": token})
         except ServerUnauthorized as exc:
             if not self._from_plex_tv(account_id):
                 raise

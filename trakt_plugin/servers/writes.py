@@ -1,12 +1,13 @@
-"""Writes to a Plex server (mark, unmark, rate) on the standard library's HTTP connections.
+"""Writes to a media server (mark, unmark, rate) on the standard library's HTTP connections.
 
-Reads go through python-plexapi (:mod:`.plex`). A write is one GET or PUT whose answer has no
-body worth reading, and a watched sync may make tens of thousands of them: through plexapi's
-funnel (requests, then an XML parse of the empty answer) one costs about 1 ms of CPU, on a
-kept-alive ``http.client`` connection about 0.15 ms, which is what made 28,000 marks in
-``bench/server_sync.py`` take a minute. The request is the same: plexapi's ``X-Plex-*``
-identification headers, the token as a header (never in the URL), TLS checked against the
-same CA bundle requests uses, no proxy (a LAN server is reached directly, as the reads are).
+Reads go through each kind's client (python-plexapi for Plex, httpx for Jellyfin/Emby). A write
+is one small request whose answer has no body worth reading, and a watched sync may make tens
+of thousands of them: through plexapi's funnel (requests, then an XML parse of the empty answer)
+one costs about 1 ms of CPU, through httpx about 0.65 ms, on a kept-alive ``http.client``
+connection about 0.15 ms, which is what made 28,000 marks in ``bench/server_sync.py`` take a
+minute. The request is the same: the client's identification headers and token as headers
+(never in the URL), TLS checked against the same CA bundle (certifi), no proxy (a LAN server is
+reached directly, as the reads are).
 """
 
 from __future__ import annotations
@@ -17,11 +18,11 @@ import socket
 import ssl
 import threading
 import time
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 import certifi
-import plexapi
 
 from .base import CONNECT_TIMEOUT, ServerError, ServerUnauthorized, ServerUnreachable
 
@@ -30,11 +31,14 @@ from .base import CONNECT_TIMEOUT, ServerError, ServerUnauthorized, ServerUnreac
 IDLE_REUSE = 2.0
 
 
-class PlexWrites:
-    """Keep-alive connections to one server, one per calling thread."""
+class KeptAliveWrites:
+    """Keep-alive connections to one server, one per calling thread. ``label`` names the server
+    kind in errors; ``headers`` go with every request."""
 
-    def __init__(self, url: str, timeout: float) -> None:
+    def __init__(self, url: str, timeout: float, label: str, headers: Mapping[str, str]) -> None:
         parts = urlsplit(url)
+        self._label = label
+        self._headers = {**headers, "Accept": "*/*"}
         self._scheme = parts.scheme
         self._https = parts.scheme == "https"
         self._host = parts.hostname or ""
@@ -45,10 +49,18 @@ class PlexWrites:
         self._all: list[http.client.HTTPConnection] = []
         self._lock = threading.Lock()
 
-    def send(self, method: str, path: str, params: dict[str, Any], token: str) -> None:
-        """One write; raises :class:`ServerError` (or a subclass) when Plex did not take it."""
-        target = f"{self._prefix}{path}?{urlencode(params)}"
-        headers = {**plexapi.BASE_HEADERS, "X-Plex-Token": token, "Accept": "*/*"}
+    def send(
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, Any],
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        """One write (``headers``: more for this one, e.g. an account's token); raises
+        :class:`ServerError` (or a subclass) when the server did not take it."""
+        query = urlencode(params)
+        target = f"{self._prefix}{path}" + (f"?{query}" if query else "")
+        headers = {**self._headers, **(headers or {})}
         connection = self._connection()
         try:
             connection.request(method.upper(), target, headers=headers)
@@ -57,12 +69,12 @@ class PlexWrites:
             status = answer.status
         except (OSError, http.client.HTTPException) as exc:
             self._drop(connection)
-            raise ServerUnreachable(f"cannot reach the Plex server: {_problem(exc)}") from None
+            raise self._unreachable(exc) from None
         finally:
             self._local.used_at = time.monotonic()
         if answer.will_close:
             self._drop(connection)
-        _check(status, path)
+        self._check(status, f"{method.upper()} {path}")
 
     def close(self) -> None:
         with self._lock:
@@ -97,9 +109,9 @@ class PlexWrites:
             connection = http.client.HTTPConnection(self._host, self._port, timeout=timeout)
         try:
             connection.connect()
-        except OSError as exc:
+        except (OSError, UnicodeError) as exc:  # UnicodeError: a host name IDNA refuses
             connection.close()
-            raise ServerUnreachable(f"cannot reach the Plex server: {_problem(exc)}") from None
+            raise self._unreachable(exc) from None
         if connection.sock is not None:
             connection.sock.settimeout(self._timeout)  # a connect fails fast, an answer may be slow
         return connection
@@ -112,6 +124,21 @@ class PlexWrites:
             if connection in self._all:
                 self._all.remove(connection)
 
+    def _check(self, status: int, what: str) -> None:
+        if 200 <= status < 300:
+            return
+        label = self._label
+        if status == 401:
+            raise ServerUnauthorized(f"{label} refused the token ({what}: HTTP 401)", status=401)
+        if status == 403:
+            raise ServerUnauthorized(
+                f"{label} does not allow this with the token ({what}: HTTP 403)", status=403
+            )
+        raise ServerError(f"{label} answered HTTP {status} ({what})", status=status)
+
+    def _unreachable(self, exc: BaseException) -> ServerUnreachable:
+        return ServerUnreachable(f"cannot reach the {self._label} server: {_problem(exc)}")
+
 
 def _closed_by_server(connection: http.client.HTTPConnection) -> bool:
     """An idle kept-alive socket that is readable has reached its end (the server closed it)."""
@@ -120,18 +147,6 @@ def _closed_by_server(connection: http.client.HTTPConnection) -> bool:
     poll = select.poll()
     poll.register(connection.sock, select.POLLIN)
     return bool(poll.poll(0))
-
-
-def _check(status: int, what: str) -> None:
-    if 200 <= status < 300:
-        return
-    if status == 401:
-        raise ServerUnauthorized(f"Plex refused the token ({what}: HTTP 401)", status=401)
-    if status == 403:
-        raise ServerUnauthorized(
-            f"Plex does not allow this with the token ({what}: HTTP 403)", status=403
-        )
-    raise ServerError(f"Plex answered HTTP {status} ({what})", status=status)
 
 
 def _problem(exc: BaseException) -> str:
@@ -143,4 +158,6 @@ def _problem(exc: BaseException) -> str:
         return "connection refused"
     if isinstance(exc, socket.gaierror):
         return "host name not found"
+    if isinstance(exc, UnicodeError):
+        return "the URL cannot be used"
     return "no connection"
