@@ -9,11 +9,13 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 
 import pytest
 
 from tests.sync.conftest import LONG, POST_INTERVAL, SyncWorld, local_play, post_plays
+from trakt_plugin.sync.history import MAX_RANGES, ranges_of
 
 PAGE = 250
 slow = pytest.mark.skipif(not LONG, reason="full size: TRAKT_PLUGIN_LONG_TESTS=1 (make test-long)")
@@ -127,6 +129,44 @@ def check_export(world: SyncWorld, local: int, on_trakt: int) -> None:
     assert {p.id for p in fake.history("ann")} == before  # exactly the added plays went
     after = world.sync("history", "export")
     assert after["counts"]["added"] == 0  # undone plays are not sent again
+
+
+def test_export_reads_back_only_the_time_ranges_of_its_plays(world: SyncWorld) -> None:
+    """Three plays from years ago and three from this week: Trakt's history is read over two
+    short ranges, not every page of the years between (a long history would be hundreds)."""
+    fake = world.fake.state
+    year = 365 * 86400.0
+    between = fake.seed_history("ann", 1_000, start=fake.clock() - 2 * year, step=year / 1_000)
+    source = fake.seed_history("someone-else", 6, step=3600)
+    times = [fake.clock() - 3 * year + h * 3600 for h in range(3)]
+    times += [fake.clock() - 86400 + h * 3600 for h in range(3)]
+    plays = []
+    for play, when in zip(source, times, strict=True):
+        play.watched_at = when
+        plays.append(local_play(play, shift=0))
+    assert post_plays(world, plays)["added"] == 6
+    fake.clear_log()
+
+    run = world.sync("history", "export")
+
+    assert run["status"] == "succeeded", run
+    assert run["counts"]["added"] == 6
+    assert all(p["trakt_history_id"] for p in world.ledger())
+    assert len(fake.history("ann")) == len(between) + 6
+    ranges = [r for r in world.trakt_requests() if r.method == "GET" and "start_at" in r.query]
+    # two ranges, one page each, read before the adds (what Trakt has) and after (their ids)
+    assert len(ranges) == 4 and len({(r.query["start_at"], r.query["end_at"]) for r in ranges}) == 2
+
+
+def test_ranges_split_at_long_gaps_and_stay_few() -> None:
+    start = datetime(2020, 1, 1, tzinfo=UTC)
+    close = [start + timedelta(hours=h) for h in range(100)]
+    assert len(ranges_of(close)) == 1
+    apart = [start + timedelta(days=30 * k) for k in range(40)]
+    ranges = ranges_of(apart)
+    assert len(ranges) == MAX_RANGES
+    assert all(any(a <= t <= b for a, b in ranges) for t in apart)  # every play in a range
+    assert ranges == sorted(ranges)
 
 
 def _undo(world: SyncWorld, run_id: str) -> str:

@@ -19,7 +19,10 @@ Plan → apply, page by page or batch by batch:
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -60,6 +63,10 @@ IMPORT_EXTENDED = "full,images"
 BATCH = 250
 # Range reads reach this far past the candidates' first and last minute (the match window).
 RANGE_MARGIN = timedelta(minutes=MATCH_WINDOW_MINUTES + 1)
+# Candidates further apart than this are read in separate time ranges (a few plays from years
+# ago and today's are two short reads, not every page in between), at most MAX_RANGES of them.
+RANGE_SPLIT = timedelta(days=7)
+MAX_RANGES = 10
 # An add whose answer was lost (timeout, 5xx) re-plans at most this often before failing.
 MAX_REPLANS = 3
 # How much of Trakt's history an import reads.
@@ -400,14 +407,7 @@ async def _link_existing(
                                    detail="already on Trakt", play_id=ref, trakt_id=entry.id)
                 )  # fmt: skip
 
-    start, end = _range(candidates)
-    await state.pages(
-        lambda page: state.client.history_pages(
-            state.source, start_at=start, end_at=end, start_page=page, skip_ids=known
-        ),
-        1,
-        on_page,
-    )
+    await _read_ranges(state, candidates, known, on_page)
     await state.commit((lambda conn: repo.link_plays(conn, links)) if not state.dry_run else None,
                        items)  # fmt: skip
     return [p for p in candidates if p.id in by_id]
@@ -485,15 +485,7 @@ async def _read_back(state: RunState) -> None:
                 known.add(entry.id)
                 links.append((ref, entry.id))
 
-    start, end = _range(pending)
-    await state.pages(
-        lambda page: state.client.history_pages(
-            state.source, start_at=start, end_at=end, start_page=page, skip_ids=known
-        ),
-        1,
-        on_page,
-        read_ahead=True,  # every page of the range is read; the loop has little else to do
-    )
+    await _read_ranges(state, pending, known, on_page)
     linked = {pid for pid, _ in links}
     lost = [p.id for p in pending if p.id not in linked]
     if lost:
@@ -509,10 +501,40 @@ async def _read_back(state: RunState) -> None:
 # ------------------------------------------------------------------ helpers
 
 
-def _range(plays: list[repo.LocalPlay]) -> tuple[datetime, datetime]:
-    first = min(p.watched_at for p in plays)
-    last = max(p.watched_at for p in plays)
-    return first - RANGE_MARGIN, last + RANGE_MARGIN
+async def _read_ranges(
+    state: RunState,
+    plays: list[repo.LocalPlay],
+    known: set[int],
+    on_page: Callable[[Page[HistoryItem]], Awaitable[None]],
+) -> None:
+    """Every page of Trakt's history over the time ranges of ``plays``, entries with ``known``
+    ids left out; the next page is asked while one is handled (every page is read)."""
+    for start, end in ranges_of([p.watched_at for p in plays]):
+
+        def pages(page: int, start: datetime = start, end: datetime = end) -> Any:
+            return state.client.history_pages(
+                state.source, start_at=start, end_at=end, start_page=page, skip_ids=known
+            )
+
+        await state.pages(pages, 1, on_page, read_ahead=True)
+
+
+def ranges_of(times: list[datetime]) -> list[tuple[datetime, datetime]]:
+    """The time ranges to read for plays at ``times``: split at the gaps longer than
+    :data:`RANGE_SPLIT` (the longest :data:`MAX_RANGES` - 1 of them), with the match margin."""
+    ordered = sorted(times)
+    gaps = [
+        (later - earlier, index)
+        for index, (earlier, later) in enumerate(itertools.pairwise(ordered))
+        if later - earlier > RANGE_SPLIT
+    ]
+    splits = sorted(index for _, index in heapq.nlargest(MAX_RANGES - 1, gaps))
+    ranges, first = [], 0
+    for index in splits:
+        ranges.append((ordered[first], ordered[index]))
+        first = index + 1
+    ranges.append((ordered[first], ordered[-1]))
+    return [(start - RANGE_MARGIN, end + RANGE_MARGIN) for start, end in ranges]
 
 
 def _with_time(item: dict[str, Any], watched_at: datetime) -> dict[str, Any]:
