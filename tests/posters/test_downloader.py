@@ -4,7 +4,7 @@ download per URL, bounded and checked answers, retries, the proxy setting, priva
 from __future__ import annotations
 
 import stat
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -139,31 +139,42 @@ async def test_downloads_go_through_the_proxy(
     assert [(c.host, c.port) for c in proxy.connects] == [("images.trakt.test", int(port))]
 
 
+class RunGate:
+    """What the sync service's ``running`` would say."""
+
+    running = True
+
+
+@pytest.fixture
+async def gated(engine: Engine, tmp_path: Path) -> AsyncIterator[tuple[PosterService, RunGate]]:
+    """A downloader behind a sync run still executing."""
+    gate = RunGate()
+    service = PosterService(engine, tmp_path / "data", lambda: None, busy=lambda: gate.running)
+    await service.start()
+    yield service, gate
+    await service.stop()
+
+
 async def test_waits_while_a_sync_run_executes(
-    images: tuple[FakeTrakt, str], engine: Engine, tmp_path: Path
+    images: tuple[FakeTrakt, str], engine: Engine, gated: tuple[PosterService, RunGate]
 ) -> None:
     fake, base = images
-    running = True
-    service = PosterService(engine, tmp_path / "data", lambda: None, busy=lambda: running)
-    await service.start()
+    service, gate = gated
     record(engine, {"a": f"{base}/images/movies/481.webp"})
     await service.run_once()
     assert states(engine) == {"a": "pending"}  # the run goes first
     assert fake.image_downloads["/images/movies/481.webp"] == 0
-    running = False
+    gate.running = False
     await service.run_once()  # what the run's end nudges
     assert states(engine) == {"a": "ok"}
     assert fake.image_downloads["/images/movies/481.webp"] == 1
-    await service.stop()
 
 
 async def test_staged_pages_become_posters_after_the_run(
-    images: tuple[FakeTrakt, str], engine: Engine, tmp_path: Path
+    images: tuple[FakeTrakt, str], engine: Engine, gated: tuple[PosterService, RunGate]
 ) -> None:
     fake, base = images
-    running = True
-    service = PosterService(engine, tmp_path / "data", lambda: None, busy=lambda: running)
-    await service.start()
+    service, gate = gated
     with engine.begin() as conn:  # two history pages' finds, the second reviving "h"
         poster_repo.stage(conn, {"a": f"{base}/images/movies/481.webp", "h": None})
         poster_repo.stage(
@@ -171,11 +182,10 @@ async def test_staged_pages_become_posters_after_the_run(
         )
     await service.run_once()
     assert states(engine) == {}  # staged only while the run goes on
-    running = False
+    gate.running = False
     await service.run_once()
     assert states(engine) == {"a": "ok", "b": "ok", "h": "ok"}
     assert fake.image_downloads["/images/movies/481.webp"] == 1
     assert fake.image_downloads["/images/shows/1388.webp"] == 1
     with engine.connect() as conn:
         assert poster_repo.unstage(conn, limit=10) == 0  # nothing left staged
-    await service.stop()

@@ -75,6 +75,19 @@ class ServerUnreachable(ServerError):
     """The server could not be reached at all."""
 
 
+def status_error(label: str, status: int | None, what: str) -> ServerError:
+    """The error for a refused request (``what``: method and path), named the same way for
+    every server kind and client: 401/403 → :class:`ServerUnauthorized`."""
+    if status == 401:
+        return ServerUnauthorized(f"{label} refused the token ({what}: HTTP 401)", status=401)
+    if status == 403:
+        return ServerUnauthorized(
+            f"{label} does not allow this with the token ({what}: HTTP 403)", status=403
+        )
+    shown = f"HTTP {status}" if status else "a bad request"
+    return ServerError(f"{label} answered {shown} ({what})", status=status)
+
+
 class AccountNotWritable(ServerError):
     """No token is known that may change this account's watched state or rating."""
 

@@ -58,9 +58,9 @@ from .base import (
     ServerError,
     ServerInfo,
     ServerKind,
-    ServerUnauthorized,
     ServerUnreachable,
     runtime_from_ms,
+    status_error,
 )
 from .ids import provider_ids
 from .writes import KeptAliveWrites
@@ -100,7 +100,6 @@ class JellyfinClient:
         timeout: float = DEFAULT_TIMEOUT,
         page_size: int = PAGE_SIZE,
         device_id: str = CLIENT_NAME,
-        transport: httpx.BaseTransport | None = None,
     ) -> None:
         self.kind: ServerKind = flavour
         self._label = "Emby" if flavour == "emby" else "Jellyfin"
@@ -118,9 +117,7 @@ class JellyfinClient:
         limits = httpx.Timeout(timeout, connect=min(timeout, CONNECT_TIMEOUT))
         # trust_env off: no proxy variables or .netrc from the environment (the settings object
         # is the only reader of the environment; a LAN server is reached directly).
-        self._http = httpx.Client(
-            base_url=base, headers=headers, timeout=limits, transport=transport, trust_env=False
-        )
+        self._http = httpx.Client(base_url=base, headers=headers, timeout=limits, trust_env=False)
         # Marks (tens of thousands in a large sync) on light connections; see writes.py.
         self._writes = KeptAliveWrites(base, timeout, self._label, headers)
 
@@ -145,17 +142,8 @@ class JellyfinClient:
                 problem = "TLS handshake failed"
             raise ServerUnreachable(f"cannot reach the {self._label} server: {problem}") from None
         status = response.status_code
-        if status == 401:
-            raise ServerUnauthorized(
-                f"{self._label} refused the token ({what}: HTTP 401)", status=401
-            )
-        if status == 403:
-            raise ServerUnauthorized(
-                f"{self._label} does not allow this with the token ({what}: HTTP 403)",
-                status=403,
-            )
         if status >= 400:
-            raise ServerError(f"{self._label} answered HTTP {status} ({what})", status=status)
+            raise status_error(self._label, status, what)
         if status == 204 or not response.content:
             return None
         try:

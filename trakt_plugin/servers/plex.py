@@ -46,6 +46,7 @@ from .base import (
     ServerUnreachable,
     redact,
     runtime_from_ms,
+    status_error,
 )
 from .ids import plex_ids, plex_show_ids
 from .plextv import PlexTvLookup
@@ -159,19 +160,11 @@ class PlexClient:
         try:
             return action()
         except Unauthorized:
-            raise ServerUnauthorized(
-                f"Plex refused the token ({what}: HTTP 401)", status=401
-            ) from None
+            raise status_error("Plex", 401, what) from None
         except NotFound:
-            raise ServerError(f"Plex answered HTTP 404 ({what})", status=404) from None
+            raise status_error("Plex", 404, what) from None
         except BadRequest as exc:
-            status = _status_of(exc)
-            if status == 403:
-                raise ServerUnauthorized(
-                    f"Plex does not allow this with the token ({what}: HTTP 403)", status=403
-                ) from None
-            shown = f"HTTP {status}" if status else "a bad request"
-            raise ServerError(f"Plex answered {shown} ({what})", status=status) from None
+            raise status_error("Plex", _status_of(exc), what) from None
         except (requests.Timeout, requests.ConnectionError) as exc:
             problem = "timed out" if isinstance(exc, requests.Timeout) else _connect_problem(exc)
             raise ServerUnreachable(f"cannot reach the Plex server: {problem}") from None

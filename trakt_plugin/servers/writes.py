@@ -24,7 +24,7 @@ from urllib.parse import urlencode, urlsplit
 
 import certifi
 
-from .base import CONNECT_TIMEOUT, ServerError, ServerUnauthorized, ServerUnreachable
+from .base import CONNECT_TIMEOUT, ServerError, ServerUnreachable, status_error
 
 # A connection idle this long is opened anew rather than reused: servers close idle ones (often
 # after 5 s), and a write sent on one as it closes would be neither surely sent nor surely not.
@@ -74,7 +74,8 @@ class KeptAliveWrites:
             self._local.used_at = time.monotonic()
         if answer.will_close:
             self._drop(connection)
-        self._check(status, f"{method.upper()} {path}")
+        if not 200 <= status < 300:
+            raise status_error(self._label, status, f"{method.upper()} {path}")
 
     def close(self) -> None:
         with self._lock:
@@ -123,18 +124,6 @@ class KeptAliveWrites:
         with self._lock:
             if connection in self._all:
                 self._all.remove(connection)
-
-    def _check(self, status: int, what: str) -> None:
-        if 200 <= status < 300:
-            return
-        label = self._label
-        if status == 401:
-            raise ServerUnauthorized(f"{label} refused the token ({what}: HTTP 401)", status=401)
-        if status == 403:
-            raise ServerUnauthorized(
-                f"{label} does not allow this with the token ({what}: HTTP 403)", status=403
-            )
-        raise ServerError(f"{label} answered HTTP {status} ({what})", status=status)
 
     def _unreachable(self, exc: BaseException) -> ServerUnreachable:
         return ServerUnreachable(f"cannot reach the {self._label} server: {_problem(exc)}")

@@ -221,7 +221,7 @@ def read_ahead(state: RunState, steps: list[tuple[str, str]]) -> LibraryReads | 
     return LibraryReads(state)
 
 
-async def run(state: RunState, options: Options, reads: LibraryReads | None = None) -> None:
+async def run(state: RunState, options: Options, reads: LibraryReads | None) -> None:
     """Plan every linked account (sorting its library, storing the plays to export) while its
     writes to the server begin, then record those while the plays go to Trakt: the two wait
     on different servers."""
@@ -241,7 +241,7 @@ async def run(state: RunState, options: Options, reads: LibraryReads | None = No
                     side.ratings[key] = rating
         accounts: list[ServerWrites] = []
         export: asyncio.Task[None] | None = None
-        reads = reads or LibraryReads(state)
+        reads = reads or LibraryReads(state)  # (the run's steps start one: see read_ahead)
         try:
             for target, pages in await reads.take():
                 accounts.append(await _account(state, target, side, options, pages))
@@ -257,6 +257,7 @@ async def run(state: RunState, options: Options, reads: LibraryReads | None = No
                     await export
             raise
         finally:
+            reads.stop()  # (nothing once taken)
             for writes in accounts:
                 writes.close()
         if export is not None:
