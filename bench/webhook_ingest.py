@@ -9,6 +9,10 @@
    state and outbox row before the 202. Goal: durable/bare ≥ 0.5 at c=16 (median of rounds).
 3. p99 at a steady 200 events/s, durable and bare. Goal: durable p99 < 50 ms.
 
+Each closed-loop line also shows the service's CPU per request (all its threads, from
+``/proc``) and the cores it kept busy: Python's interpreter lock lets the process use about one
+core, so durable/bare cannot pass the ratio of their CPU per request.
+
 The service runs with the default rate budget (``rate.post_interval`` 1 s), so the drain sends
 about one call per second meanwhile. A second service then runs with
 ``TRAKT_PLUGIN_RATE__POST_INTERVAL=0.01``: the drain sends to the fake Trakt as fast as it can
@@ -19,9 +23,12 @@ Run: `.venv/bin/python bench/webhook_ingest.py [--rounds 3]`; exits 1 when a goa
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from _rig import BARE_PATH, WEBHOOK_PATH, BenchRig, bench_rig, webhook_body
@@ -56,10 +63,12 @@ class Target:
         host = f"{self.host}:{self.port}"
         return lambda i: post_request(host, path, webhook_body(USER, base + i))
 
-    def closed(self, path: str, concurrency: int, total: int = EVENTS) -> Run:
+    def closed(self, path: str, concurrency: int, total: int = EVENTS) -> Measured:
+        before = service_cpu(self.rig.process.pid)
         done = run(closed_loop(self.host, self.port, self.maker(path), total, concurrency))
+        cpu = service_cpu(self.rig.process.pid) - before
         check(done, path)
-        return done
+        return Measured(done, cpu / total * 1000, cpu * done.rate / total)
 
     def steady(self, path: str) -> Run:
         make = self.maker(path)
@@ -71,13 +80,37 @@ class Target:
         return sum(len(self.rig.fake.requests_to(path, "POST")) for path in SCROBBLE_PATHS)
 
 
+@dataclass
+class Measured:
+    """A closed-loop run and the service's CPU meanwhile: ms per request, cores kept busy."""
+
+    run: Run
+    cpu_ms: float
+    cores: float
+
+
+def service_cpu(pid: int) -> float:
+    """CPU seconds the process has used, all its threads (Linux ``/proc/<pid>/stat``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def check(run: Run, path: str) -> None:
     if set(run.statuses) != {202}:
         raise SystemExit(f"{path} answered {run.statuses}, expected only 202")
 
 
-def row(name: str, concurrency: int, got: Run) -> str:
-    return f"{name:<10}{concurrency:>4}{got.rate:>12.0f}{got.pct(0.5):>10.1f}{got.pct(0.99):>10.1f}"
+HEADER = (
+    f"{'route':<10}{'c':>4}{'events/s':>12}{'p50 ms':>10}{'p99 ms':>10}{'cpu ms':>9}{'cores':>7}"
+)
+
+
+def row(name: str, concurrency: int, got: Measured) -> str:
+    run = got.run
+    return (
+        f"{name:<10}{concurrency:>4}{run.rate:>12.0f}{run.pct(0.5):>10.1f}{run.pct(0.99):>10.1f}"
+        f"{got.cpu_ms:>9.2f}{got.cores:>7.2f}"
+    )
 
 
 def spread(values: list[float], fmt: str = ".0f") -> str:
@@ -90,17 +123,19 @@ def measure(target: Target, rounds: int) -> tuple[list[float], list[float]]:
     so a neighbour's load hits both alike. Returns the c=16 bare rates and durable/bare ratios."""
     target.closed(BARE_PATH, 16, WARMUP)
     target.closed(WEBHOOK_PATH, 16, WARMUP)
-    print(f"{'route':<10}{'c':>4}{'events/s':>12}{'p50 ms':>10}{'p99 ms':>10}")
+    print(HEADER)
     for name, path in (("bare", BARE_PATH), ("durable", WEBHOOK_PATH)):
         print(row(name, 1, target.closed(path, 1, EVENTS // 4)))
-    bare_rates, ratios = [], []
+    bare_rates, ratios, cpu_ratios = [], [], []
     for _ in range(rounds):
         bare = target.closed(BARE_PATH, 16)
         durable = target.closed(WEBHOOK_PATH, 16)
         print(row("bare", 16, bare))
         print(row("durable", 16, durable))
-        bare_rates.append(bare.rate)
-        ratios.append(durable.rate / bare.rate)
+        bare_rates.append(bare.run.rate)
+        ratios.append(durable.run.rate / bare.run.rate)
+        cpu_ratios.append(bare.cpu_ms / durable.cpu_ms)
+    print(f"bare/durable CPU per request at c=16: {spread(cpu_ratios, '.2f')}")
     return bare_rates, ratios
 
 
@@ -164,9 +199,11 @@ def main(argv: list[str]) -> int:
         before = target.sent_calls()
         durable = target.closed(WEBHOOK_PATH, 16)
         calls = target.sent_calls() - before
+        print(HEADER)
         print(row("bare", 16, bare))
         print(row("durable", 16, durable) + f"   drain sent {calls} calls meanwhile")
-        print(f"durable/bare at c=16 with the drain sending: {durable.rate / bare.rate:.2f}")
+        ratio = durable.run.rate / bare.run.rate
+        print(f"durable/bare at c=16 with the drain sending: {ratio:.2f}")
         steady_lines(target)
     print()
     return goals.finish()
