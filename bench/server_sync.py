@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import bisect
-import os
 import re
 import signal
 import sys
@@ -44,6 +43,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from goals import Goals  # noqa: E402
+from proc import cpu_seconds, memory_mb  # noqa: E402
 
 from tests.conftest import FakeTraktServer, connect_user, start_service  # noqa: E402
 from tests.fake_trakt.server import serve_in_thread  # noqa: E402
@@ -234,13 +234,6 @@ def jellyfin_world(kind: str, scale: float, now: float) -> Iterator[World]:
 # ---------------------------------------------------------------- the runs
 
 
-def peak_rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
 def _trakt_endpoint(request: Any) -> str:
     path = re.sub(r"/\d+(?=/|$)", "/{id}", request.path)
     ranged = " (a time range)" if "start_at" in request.query else ""
@@ -252,19 +245,14 @@ class CpuSampler:
     fakes, served in its threads), sampled every 0.1 s: what each phase of the timeline cost."""
 
     def __init__(self, pid: int) -> None:
-        self._stat = Path(f"/proc/{pid}/stat")
-        self._tick = os.sysconf("SC_CLK_TCK")
+        self._pid = pid
         self.samples: list[tuple[float, float, float]] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="cpu-sampler", daemon=True)
 
-    def _service_cpu(self) -> float:
-        fields = self._stat.read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / self._tick  # utime + stime
-
     def _loop(self) -> None:
         while not self._stop.is_set():
-            self.samples.append((time.monotonic(), self._service_cpu(), time.process_time()))
+            self.samples.append((time.monotonic(), cpu_seconds(self._pid), time.process_time()))
             self._stop.wait(0.1)
 
     def __enter__(self) -> CpuSampler:
@@ -274,7 +262,7 @@ class CpuSampler:
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join()
-        self.samples.append((time.monotonic(), self._service_cpu(), time.process_time()))
+        self.samples.append((time.monotonic(), cpu_seconds(self._pid), time.process_time()))
 
     def between(self, start: float, end: float) -> tuple[float, float]:
         """(service, fakes) CPU seconds from ``start`` to ``end`` (monotonic)."""
@@ -393,7 +381,7 @@ def _measure(world: World, trakt: FakeTrakt, service: Any, user_id: str, scale: 
         with CpuSampler(service.process.pid) as cpu:
             first, wall, t0 = run()
             posters_during_run = sum(trakt.image_downloads.values())
-            rss = peak_rss_mb(service.process.pid)
+            rss = memory_mb(service.process.pid, "VmHWM")
             trakt_log = [r for r in trakt.requests if r.user == USERNAME]
             server_log = list(world.fake.requests)
             pages = [s for s in map(world.page_size, server_log) if s is not None]
@@ -406,7 +394,7 @@ def _measure(world: World, trakt: FakeTrakt, service: Any, user_id: str, scale: 
             second, wall2, t2 = run()
             trakt_posts = [r for r in trakt.requests if r.user == USERNAME and r.method != "GET"]
             server_writes = world.writes()
-            rss2 = peak_rss_mb(service.process.pid)
+            rss2 = memory_mb(service.process.pid, "VmHWM")
 
     service_cpu, fakes_cpu = cpu.between(t0, t0 + wall)
     print(f"run 1 (bidirectional): {first['status']} in {wall:.1f} s (the run's own duration "

@@ -12,10 +12,10 @@ import subprocess
 import sys
 import tempfile
 import time
-from pathlib import Path
 
 import httpx
 from goals import Goals
+from proc import memory_mb
 
 RUNS = 3
 STARTUP_GOAL = 3.0  # seconds
@@ -27,13 +27,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def one_run() -> tuple[float, float]:
@@ -61,7 +54,7 @@ def one_run() -> tuple[float, float]:
                 time.sleep(0.01)
             ready = time.perf_counter() - started
             time.sleep(IDLE_SECONDS)  # let it settle before measuring idle memory
-            return ready, rss_mb(process.pid)
+            return ready, memory_mb(process.pid, "VmRSS")
         finally:
             process.terminate()
             process.wait(timeout=15)

@@ -30,6 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from goals import Goals  # noqa: E402
+from proc import memory_mb  # noqa: E402
 
 from tests.conftest import (  # noqa: E402
     WEBHOOK_TOKEN,
@@ -53,13 +54,6 @@ WALL_GOAL = 60.0  # seconds, for up to 100k plays
 RSS_GOAL = 300.0  # MB
 FINISHED = ("succeeded", "partial", "failed")
 MATRIX = {"title": "The Matrix", "year": 1999, "ids": {"imdb": "tt0133093", "tmdb": 603}}
-
-
-def peak_rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def one(plays: int) -> dict[str, float]:
@@ -110,7 +104,7 @@ def one(plays: int) -> dict[str, float]:
                 "fake_saw": seen,
                 "minimum": 1 + math.ceil(plays / PAGE),
                 "second_run": float(str(second["requests"])),
-                "peak_rss_mb": peak_rss_mb(service.process.pid),
+                "peak_rss_mb": memory_mb(service.process.pid, "VmHWM"),
             }
         finally:
             service.stop(signal.SIGTERM)

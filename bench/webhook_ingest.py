@@ -23,17 +23,16 @@ Run: `.venv/bin/python bench/webhook_ingest.py [--rounds 3]`; exits 1 when a goa
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from urllib.parse import urlsplit
 
 from _rig import BARE_PATH, WEBHOOK_PATH, BenchRig, bench_rig, webhook_body
 from goals import Goals
 from loadgen import Run, ceiling, closed_loop, open_loop, post_request, run
+from proc import cpu_seconds
 
 EVENTS = 2000
 WARMUP = 300
@@ -64,9 +63,9 @@ class Target:
         return lambda i: post_request(host, path, webhook_body(USER, base + i))
 
     def closed(self, path: str, concurrency: int, total: int = EVENTS) -> Measured:
-        before = service_cpu(self.rig.process.pid)
+        before = cpu_seconds(self.rig.process.pid)
         done = run(closed_loop(self.host, self.port, self.maker(path), total, concurrency))
-        cpu = service_cpu(self.rig.process.pid) - before
+        cpu = cpu_seconds(self.rig.process.pid) - before
         check(done, path)
         return Measured(done, cpu / total * 1000, cpu * done.rate / total)
 
@@ -87,12 +86,6 @@ class Measured:
     run: Run
     cpu_ms: float
     cores: float
-
-
-def service_cpu(pid: int) -> float:
-    """CPU seconds the process has used, all its threads (Linux ``/proc/<pid>/stat``)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def check(run: Run, path: str) -> None:
