@@ -23,26 +23,10 @@ from tests.conftest import API_TOKEN, WEBHOOK_TOKEN, free_port  # noqa: E402
 from tests.fake_trakt.server import serve_in_thread  # noqa: E402
 from tests.fake_trakt.state import FakeTrakt  # noqa: E402
 
+# Routes the served script (_serve.py) adds: the bare baseline and the floor of durable ingest.
 BARE_PATH = "/webhooks/bench-bare"
-# The bare route is the baseline of webhook ingest: the same app and server, reads the body and
-# answers 202 the way the webhook route does (a JSONResponse), but stores nothing.
-SERVE_WITH_BARE_ROUTE = """
-import os, sys
-from fastapi import Request
-from fastapi.responses import JSONResponse
-from nicegui import app
-from trakt_plugin.app import serve
-from trakt_plugin.config import load_settings
-
-async def bare(request: Request) -> JSONResponse:
-    await request.body()
-    return JSONResponse({"ok": True}, 202)
-
-# Under /webhooks/ so it takes the webhook route's path through the security gate and the lean
-# middleware stack (machine_path.py); added before the webhook route, so it matches first.
-app.add_api_route("/webhooks/bench-bare", bare, methods=["POST"], status_code=202)
-serve(load_settings(os.environ), os.environ)
-"""
+FLOOR_PATH = "/webhooks/bench-floor"
+SERVE = ROOT / "bench" / "_serve.py"
 
 
 @dataclass
@@ -121,7 +105,7 @@ def bench_rig(**extra_env: str) -> Iterator[BenchRig]:
         )
         log = open(f"{tmp}/service.log", "wb")  # noqa: SIM115 - closed below
         process = subprocess.Popen(
-            [sys.executable, "-c", SERVE_WITH_BARE_ROUTE], env=env, cwd=tmp, stdout=log,
+            [sys.executable, str(SERVE)], env=env, cwd=tmp, stdout=log,
             stderr=subprocess.STDOUT,
         )  # fmt: skip
         url = f"http://127.0.0.1:{port}"

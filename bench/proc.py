@@ -9,7 +9,16 @@ from pathlib import Path
 
 def cpu_seconds(pid: int) -> float:
     """CPU seconds the process has used so far, all its threads (utime + stime)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return _cpu(Path(f"/proc/{pid}/stat"))
+
+
+def main_thread_cpu_seconds(pid: int) -> float:
+    """CPU seconds of the process's main thread alone (the service's event loop and web server)."""
+    return _cpu(Path(f"/proc/{pid}/task/{pid}/stat"))
+
+
+def _cpu(stat: Path) -> float:
+    fields = stat.read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 

@@ -4,13 +4,17 @@
    another process): it must reach ≥ 3× the service's bare-route rate, else the ratios below
    would measure the generator.
 2. events/s and p50/p99 at concurrency 1 and 16 for the bare route (``/webhooks/bench-bare``: reads
-   the body, answers 202, stores nothing) and the webhook route, alternated over a few rounds.
-   Each webhook event is parsed, resolved to a connected user and committed with its session
-   state and outbox row before the 202. Goal: durable/bare ≥ 0.5 at c=16 (median of rounds).
+   the body, answers 202, stores nothing), the floor route (``/webhooks/bench-floor``: the body
+   and an outbox row committed through the webhook route's writer thread, nothing else; see
+   ``_serve.py``) and the webhook route, alternated over a few rounds. Each webhook event is
+   parsed, resolved to a connected user and committed with its session state and outbox row
+   before the 202. Goal: durable/bare ≥ 0.5 at c=16 (median of rounds); floor/bare is shown
+   beside it (no goal): the share of the bare rate that durability itself leaves.
 3. p99 at a steady 200 events/s, durable and bare. Goal: durable p99 < 50 ms.
 
 Each closed-loop line also shows the service's CPU per request (all its threads, from
-``/proc``) and the cores it kept busy: Python's interpreter lock lets the process use about one
+``/proc``; "web" is the main thread: event loop and web server, "other" mostly the webhook writer
+thread) and the cores it kept busy: Python's interpreter lock lets the process use about one
 core, so durable/bare cannot pass the ratio of their CPU per request.
 
 The service runs with the default rate budget (``rate.post_interval`` 1 s), so the drain sends
@@ -29,10 +33,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from _rig import BARE_PATH, WEBHOOK_PATH, BenchRig, bench_rig, webhook_body
+from _rig import BARE_PATH, FLOOR_PATH, WEBHOOK_PATH, BenchRig, bench_rig, webhook_body
 from goals import Goals
 from loadgen import Run, ceiling, closed_loop, open_loop, post_request, run
-from proc import cpu_seconds
+from proc import cpu_seconds, main_thread_cpu_seconds
 
 EVENTS = 2000
 WARMUP = 300
@@ -63,11 +67,12 @@ class Target:
         return lambda i: post_request(host, path, webhook_body(USER, base + i))
 
     def closed(self, path: str, concurrency: int, total: int = EVENTS) -> Measured:
-        before = cpu_seconds(self.rig.process.pid)
+        pid = self.rig.process.pid
+        before, web_before = cpu_seconds(pid), main_thread_cpu_seconds(pid)
         done = run(closed_loop(self.host, self.port, self.maker(path), total, concurrency))
-        cpu = cpu_seconds(self.rig.process.pid) - before
+        cpu, web = cpu_seconds(pid) - before, main_thread_cpu_seconds(pid) - web_before
         check(done, path)
-        return Measured(done, cpu / total * 1000, cpu * done.rate / total)
+        return Measured(done, cpu / total * 1000, web / total * 1000, cpu * done.rate / total)
 
     def steady(self, path: str) -> Run:
         make = self.maker(path)
@@ -81,10 +86,13 @@ class Target:
 
 @dataclass
 class Measured:
-    """A closed-loop run and the service's CPU meanwhile: ms per request, cores kept busy."""
+    """A closed-loop run and the service's CPU meanwhile: ms per request (all threads, and the
+    main thread's share: the event loop and web server; the rest is mostly the webhook writer
+    thread), cores kept busy."""
 
     run: Run
     cpu_ms: float
+    web_ms: float
     cores: float
 
 
@@ -94,15 +102,17 @@ def check(run: Run, path: str) -> None:
 
 
 HEADER = (
-    f"{'route':<10}{'c':>4}{'events/s':>12}{'p50 ms':>10}{'p99 ms':>10}{'cpu ms':>9}{'cores':>7}"
+    f"{'route':<10}{'c':>4}{'events/s':>12}{'p50 ms':>10}{'p99 ms':>10}{'cpu ms':>9}{'web':>7}"
+    f"{'other':>7}{'cores':>7}"
 )
 
 
 def row(name: str, concurrency: int, got: Measured) -> str:
     run = got.run
+    other = max(got.cpu_ms - got.web_ms, 0.0)  # the two are read a moment apart, in ticks
     return (
         f"{name:<10}{concurrency:>4}{run.rate:>12.0f}{run.pct(0.5):>10.1f}{run.pct(0.99):>10.1f}"
-        f"{got.cpu_ms:>9.2f}{got.cores:>7.2f}"
+        f"{got.cpu_ms:>9.2f}{got.web_ms:>7.2f}{other:>7.2f}{got.cores:>7.2f}"
     )
 
 
@@ -112,23 +122,26 @@ def spread(values: list[float], fmt: str = ".0f") -> str:
 
 
 def measure(target: Target, rounds: int) -> tuple[list[float], list[float]]:
-    """Warm both routes, then c=1 once and c=16 ``rounds`` times, bare and durable alternated
-    so a neighbour's load hits both alike. Returns the c=16 bare rates and durable/bare ratios."""
-    target.closed(BARE_PATH, 16, WARMUP)
-    target.closed(WEBHOOK_PATH, 16, WARMUP)
+    """Warm the routes, then c=1 once and c=16 ``rounds`` times, bare, floor and durable
+    alternated so a neighbour's load hits them alike. Returns the c=16 bare rates and
+    durable/bare ratios."""
+    routes = (("bare", BARE_PATH), ("floor", FLOOR_PATH), ("durable", WEBHOOK_PATH))
+    for _, path in routes:
+        target.closed(path, 16, WARMUP)
     print(HEADER)
-    for name, path in (("bare", BARE_PATH), ("durable", WEBHOOK_PATH)):
+    for name, path in routes:
         print(row(name, 1, target.closed(path, 1, EVENTS // 4)))
-    bare_rates, ratios, cpu_ratios = [], [], []
+    bare_rates, ratios, floor_ratios, cpu_ratios = [], [], [], []
     for _ in range(rounds):
-        bare = target.closed(BARE_PATH, 16)
-        durable = target.closed(WEBHOOK_PATH, 16)
-        print(row("bare", 16, bare))
-        print(row("durable", 16, durable))
+        bare, floor, durable = (target.closed(path, 16) for _, path in routes)
+        for (name, _), got in zip(routes, (bare, floor, durable), strict=True):
+            print(row(name, 16, got))
         bare_rates.append(bare.run.rate)
         ratios.append(durable.run.rate / bare.run.rate)
+        floor_ratios.append(floor.run.rate / bare.run.rate)
         cpu_ratios.append(bare.cpu_ms / durable.cpu_ms)
     print(f"bare/durable CPU per request at c=16: {spread(cpu_ratios, '.2f')}")
+    print(f"floor/bare at c=16 (no goal): {spread(floor_ratios, '.2f')}")
     return bare_rates, ratios
 
 
