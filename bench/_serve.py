@@ -9,7 +9,8 @@
   session state and the outbox rows it decides (``scrobble/outbox.py``).
 
 Both are under /webhooks/, so they take the webhook route's path through the security gate and
-the lean middleware stack (``machine_path.py``), and are added before it, so they match first.
+the lean middleware stack (``machine_path.py``); they come before its catch-all for unknown
+sources (``/webhooks/{source}``), so they match.
 Run by ``_rig.bench_rig`` as ``python bench/_serve.py`` with the service's environment.
 """
 

@@ -96,10 +96,10 @@ class Drain:
         """Make the user's worker look at the outbox now (starting it if needed)."""
         if self._closing:
             return
-        wakes = self._wakes.get(user_id)
-        if wakes is None:  # not setdefault(): that builds an Event on every delivery
-            wakes = self._wakes[user_id] = asyncio.Event()
-        wakes.set()
+        signal = self._wakes.get(user_id)
+        if signal is None:  # not setdefault(): that builds an Event on every delivery
+            signal = self._wakes[user_id] = asyncio.Event()
+        signal.set()
         task = self._tasks.get(user_id)
         if task is None or task.done():
             self._tasks[user_id] = asyncio.create_task(self._run(user_id), name=f"drain-{user_id}")
